@@ -1,0 +1,553 @@
+/*
+ * crvs-token: prints a client's current token from crvs-tokend. Cron jobs
+ * call it often, so it links only the HTTP parser and json-c: no TLS.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+#include <json-c/json.h>
+
+#define DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
+#define ANSWER_MAX	(1024 * 1024)
+#define NAME_MAX_LEN	64
+
+struct answer {
+	int		 status;
+	char		*body;
+	size_t		 len;
+	size_t		 cap;
+	int		 complete;
+	int		 too_big;
+};
+
+static const char	*progname = "crvs-token";
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: crvs-token [OPTIONS] CLIENT            print CLIENT's access token\n"
+"       crvs-token [OPTIONS] get CLIENT        the same\n"
+"       crvs-token [OPTIONS] refresh [--rejected] CLIENT\n"
+"                                              force a new token and print it;\n"
+"                                              with --rejected, the rejected\n"
+"                                              token is read from standard input\n"
+"       crvs-token [OPTIONS] status [CLIENT]   a table of clients and their state\n"
+"       crvs-token [OPTIONS] health            exit 0 when every token is servable\n"
+"\n"
+"  -s, --socket PATH      the daemon's socket (default $CRVS_TOKEND_SOCKET,\n"
+"                         else %s)\n"
+"  -m, --min-valid SECS   the token must stay valid at least SECS seconds\n"
+"  -H, --header           print \"Authorization: Bearer TOKEN\"\n"
+"  -j, --json             print the JSON answer\n"
+"  -t, --timeout SECS     how long to wait (default 15)\n"
+"  -h, --help             show this help\n"
+"  -V, --version          show the version\n"
+"\n"
+"Exit status: 0 ok, 64 usage, 67 unknown client, 69 daemon not reachable,\n"
+"75 no valid token right now or timed out (retry later), 77 not allowed.\n",
+	    DEFAULT_SOCKET);
+}
+
+static int
+fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+on_status(http_parser *p, const char *at, size_t len)
+{
+	((struct answer *)p->data)->status = (int)p->status_code;
+	return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct answer	*a = p->data;
+	char		*n;
+
+	if (a->len + len + 1 > ANSWER_MAX) {
+		a->too_big = 1;
+		return 1;
+	}
+	if (a->len + len + 1 > a->cap) {
+		a->cap = (a->len + len + 1) * 2;
+		if ((n = realloc(a->body, a->cap)) == NULL)
+			return 1;
+		a->body = n;
+	}
+	memcpy(a->body + a->len, at, len);
+	a->len += len;
+	a->body[a->len] = '\0';
+	return 0;
+}
+
+static int
+on_complete(http_parser *p)
+{
+	struct answer	*a = p->data;
+
+	a->status = (int)p->status_code;
+	a->complete = 1;
+	return 0;
+}
+
+/* Waits for fd to be ready for events; -1 on timeout. */
+static int
+wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd	pfd = { .fd = fd, .events = events };
+	int64_t		left;
+	int		rc;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return -1;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc == 0)
+			return -1;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * One request over the socket. Returns 0 with the answer filled, or an exit
+ * code after printing why.
+ */
+static int
+request(const char *sock, const char *method, const char *path,
+    const char *accept, const char *body, int timeout, struct answer *a)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	http_parser_settings	 settings = { 0 };
+	http_parser		 parser;
+	char			 head[1024], buf[16384];
+	size_t			 off = 0, hlen, blen = body ? strlen(body) : 0;
+	ssize_t			 n;
+	int64_t			 deadline = now_ms() + (int64_t)timeout * 1000;
+	int			 fd;
+
+	if (strlen(sock) >= sizeof sun.sun_path)
+		return fail(EX_USAGE, "socket path is too long: %s", sock);
+	strcpy(sun.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return fail(EX_OSERR, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1 &&
+	    errno != EINPROGRESS && errno != EAGAIN) {
+		n = errno;
+		close(fd);
+		return fail(n == EACCES ? EX_NOPERM : EX_UNAVAILABLE,
+		    "cannot reach crvs-tokend at %s: %s%s", sock,
+		    strerror((int)n), n == ENOENT || n == ECONNREFUSED ?
+		    " (is crvs-tokend running? see -s and "
+		    "$CRVS_TOKEND_SOCKET)" : "");
+	}
+	hlen = (size_t)snprintf(head, sizeof head,
+	    "%s %s HTTP/1.1\r\nHost: crvs-tokend\r\nAccept: %s\r\n"
+	    "Connection: close\r\nUser-Agent: crvs-token/%s\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+	    method, path, accept, PACKAGE_VERSION, blen);
+	while (off < hlen + blen) {
+		if (wait_fd(fd, POLLOUT, deadline) == -1) {
+			close(fd);
+			return fail(EX_TEMPFAIL, "timed out talking to "
+			    "crvs-tokend after %d s", timeout);
+		}
+		if (off < hlen)
+			n = write(fd, head + off, hlen - off);
+		else
+			n = write(fd, body + off - hlen, blen - (off - hlen));
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			n = errno;
+			close(fd);
+			return fail(EX_UNAVAILABLE, "cannot talk to crvs-tokend "
+			    "at %s: %s", sock, strerror((int)n));
+		}
+		off += (size_t)n;
+	}
+	settings.on_status = on_status;
+	settings.on_body = on_body;
+	settings.on_message_complete = on_complete;
+	http_parser_init(&parser, HTTP_RESPONSE);
+	parser.data = a;
+	while (!a->complete) {
+		if (wait_fd(fd, POLLIN, deadline) == -1) {
+			close(fd);
+			return fail(EX_TEMPFAIL, "no answer from crvs-tokend "
+			    "within %d s", timeout);
+		}
+		n = read(fd, buf, sizeof buf);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			n = errno;
+			close(fd);
+			return fail(EX_UNAVAILABLE, "reading from crvs-tokend: "
+			    "%s", strerror((int)n));
+		}
+		/* n == 0 tells the parser about EOF. */
+		if (http_parser_execute(&parser, &settings, buf, (size_t)n) !=
+		    (size_t)n || parser.http_errno != HPE_OK) {
+			close(fd);
+			return fail(EX_PROTOCOL, "bad answer from crvs-tokend "
+			    "(%s)", a->too_big ? "too large" :
+			    http_errno_description(HTTP_PARSER_ERRNO(&parser)));
+		}
+		if (n == 0)
+			break;
+	}
+	explicit_bzero(buf, sizeof buf);
+	close(fd);
+	if (!a->complete)
+		return fail(EX_UNAVAILABLE, "crvs-tokend closed the connection "
+		    "before answering");
+	return 0;
+}
+
+/* Maps an error answer to its message and exit status. */
+static int
+error_exit(const struct answer *a, const char *client)
+{
+	json_object	*o, *v;
+	const char	*code = "", *msg = "no message";
+	int		 rc;
+
+	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
+	if (o != NULL && json_object_object_get_ex(o, "error", &v))
+		code = json_object_get_string(v);
+	if (o != NULL && json_object_object_get_ex(o, "message", &v))
+		msg = json_object_get_string(v);
+	switch (a->status) {
+	case 400:
+		rc = EX_USAGE;
+		break;
+	case 403:
+		rc = EX_NOPERM;
+		break;
+	case 404:
+		rc = strcmp(code, "unknown_client") == 0 ? EX_NOUSER :
+		    EX_UNAVAILABLE;
+		break;
+	case 503:
+	case 504:
+		rc = EX_TEMPFAIL;
+		break;
+	default:
+		rc = EX_UNAVAILABLE;
+		break;
+	}
+	fail(rc, "%s%s%s", client ? client : "", client ? ": " : "", msg);
+	json_object_put(o);
+	return rc;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t	i, n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '_' && s[i] != '-')
+			return 0;
+	}
+	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* Reads the rejected token from standard input: one line, trimmed. */
+static char *
+read_rejected(void)
+{
+	char	*line = NULL, *s;
+	size_t	 cap = 0;
+	ssize_t	 n;
+
+	if ((n = getline(&line, &cap, stdin)) <= 0) {
+		free(line);
+		return NULL;
+	}
+	while (n > 0 && isspace((unsigned char)line[n - 1]))
+		line[--n] = '\0';
+	for (s = line; isspace((unsigned char)*s); s++)
+		;
+	if (*s == '\0') {
+		free(line);
+		return NULL;
+	}
+	memmove(line, s, strlen(s) + 1);
+	return line;
+}
+
+static void
+print_status_row(json_object *c)
+{
+	json_object	*v;
+	const char	*keys[] = { "name", "state", "expires_in",
+			    "next_refresh", "refreshes", "failures",
+			    "last_error" };
+	char		 cell[7][64];
+	size_t		 i;
+	int64_t		 next;
+
+	for (i = 0; i < 7; i++) {
+		cell[i][0] = '-';
+		cell[i][1] = '\0';
+		if (!json_object_object_get_ex(c, keys[i], &v) || v == NULL)
+			continue;
+		if (i == 2) {
+			snprintf(cell[i], sizeof cell[i], "%llds",
+			    (long long)json_object_get_int64(v));
+		} else if (i == 3) {
+			next = json_object_get_int64(v) - (int64_t)time(NULL);
+			snprintf(cell[i], sizeof cell[i], "in %llds",
+			    (long long)(next < 0 ? 0 : next));
+		} else
+			snprintf(cell[i], sizeof cell[i], "%s",
+			    json_object_get_string(v));
+	}
+	printf("%-20s %-11s %8s %10s %9s %8s  %s\n", cell[0], cell[1],
+	    cell[2], cell[3], cell[4], cell[5], cell[6]);
+}
+
+static int
+print_status(const struct answer *a, int one)
+{
+	json_object	*o, *arr;
+	size_t		 i;
+
+	if ((o = json_tokener_parse(a->body)) == NULL)
+		return fail(EX_PROTOCOL, "bad status answer from crvs-tokend");
+	printf("%-20s %-11s %8s %10s %9s %8s  %s\n", "CLIENT", "STATE",
+	    "EXPIRES", "REFRESH", "REFRESHES", "FAILURES", "LAST ERROR");
+	if (one)
+		print_status_row(o);
+	else if (json_object_object_get_ex(o, "clients", &arr)) {
+		for (i = 0; i < json_object_array_length(arr); i++)
+			print_status_row(json_object_array_get_idx(arr, i));
+	}
+	json_object_put(o);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "min-valid", required_argument, NULL, 'm' },
+		{ "header", no_argument, NULL, 'H' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "rejected", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char	*sock = getenv("CRVS_TOKEND_SOCKET");
+	const char	*cmd, *client = NULL, *accept;
+	char		 path[256], *end, *rejected = NULL, *body = NULL;
+	long		 minv = 0, timeout = 15;
+	int		 ch, header = 0, json = 0, rej = 0, rc;
+	struct answer	 a = { 0 };
+	json_object	*o;
+
+	if (sock == NULL || *sock == '\0')
+		sock = DEFAULT_SOCKET;
+	while ((ch = getopt_long(argc, argv, "s:m:Hjt:hV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'm':
+			errno = 0;
+			minv = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || minv < 0 ||
+			    minv > 86400)
+				return fail(EX_USAGE, "--min-valid takes "
+				    "seconds from 0 to 86400");
+			break;
+		case 'H':
+			header = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 't':
+			timeout = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || timeout < 1 ||
+			    timeout > 3600)
+				return fail(EX_USAGE, "--timeout takes seconds "
+				    "from 1 to 3600");
+			break;
+		case 'r':
+			rej = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("crvs-token %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	cmd = argv[0];
+	if (strcmp(cmd, "get") == 0 || strcmp(cmd, "refresh") == 0 ||
+	    strcmp(cmd, "status") == 0 || strcmp(cmd, "health") == 0) {
+		if (argc > 2 || (argc != 2 && (strcmp(cmd, "get") == 0 ||
+		    strcmp(cmd, "refresh") == 0)) ||
+		    (argc == 2 && strcmp(cmd, "health") == 0)) {
+			usage(stderr);
+			return EX_USAGE;
+		}
+		client = argc == 2 ? argv[1] : NULL;
+	} else {
+		if (argc != 1) {
+			usage(stderr);
+			return EX_USAGE;
+		}
+		client = cmd;
+		cmd = "get";
+	}
+	if (rej && strcmp(cmd, "refresh") != 0)
+		return fail(EX_USAGE, "--rejected goes with refresh");
+	if (client != NULL && !valid_name(client))
+		return fail(EX_USAGE, "invalid client name '%s': use 1 to %d "
+		    "of A-Z a-z 0-9 . _ -", client, NAME_MAX_LEN);
+
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "health") == 0) {
+		if (strcmp(cmd, "health") == 0)
+			snprintf(path, sizeof path, "/v1/health");
+		else if (client != NULL)
+			snprintf(path, sizeof path, "/v1/clients/%s", client);
+		else
+			snprintf(path, sizeof path, "/v1/clients");
+		if ((rc = request(sock, "GET", path, "application/json", NULL,
+		    (int)timeout, &a)) != 0)
+			return rc;
+		if (strcmp(cmd, "health") == 0) {
+			if (json)
+				fputs(a.body ? a.body : "", stdout);
+			else
+				printf("%s\n", a.status == 200 ? "ok" :
+				    a.body ? a.body : "unavailable");
+			rc = a.status == 200 ? 0 : a.status == 503 ?
+			    EX_TEMPFAIL : error_exit(&a, NULL);
+		} else if (a.status != 200)
+			rc = error_exit(&a, client);
+		else if (json)
+			rc = (printf("%s\n", a.body), 0);
+		else
+			rc = print_status(&a, client != NULL);
+		free(a.body);
+		return rc;
+	}
+
+	if (strcmp(cmd, "refresh") == 0) {
+		snprintf(path, sizeof path, "/v1/clients/%s/refresh?min_valid="
+		    "%ld", client, minv);
+		if (rej) {
+			if ((rejected = read_rejected()) == NULL)
+				return fail(EX_USAGE, "--rejected reads the "
+				    "rejected token from standard input; it "
+				    "was empty");
+			o = json_object_new_object();
+			json_object_object_add(o, "rejected_token",
+			    json_object_new_string(rejected));
+			body = strdup(json_object_to_json_string_ext(o,
+			    JSON_C_TO_STRING_PLAIN));
+			json_object_put(o);
+			explicit_bzero(rejected, strlen(rejected));
+			free(rejected);
+		}
+	} else
+		snprintf(path, sizeof path, "/v1/clients/%s/token?min_valid=%ld",
+		    client, minv);
+	accept = json ? "application/json" : "text/plain";
+	rc = request(sock, strcmp(cmd, "refresh") == 0 ? "POST" : "GET", path,
+	    accept, body, (int)timeout, &a);
+	if (body != NULL) {
+		explicit_bzero(body, strlen(body));
+		free(body);
+	}
+	if (rc != 0)
+		return rc;
+	if (a.status != 200) {
+		rc = error_exit(&a, client);
+	} else if (json) {
+		fwrite(a.body, 1, a.len, stdout);
+		if (a.len > 0 && a.body[a.len - 1] != '\n')
+			putchar('\n');
+	} else {
+		while (a.len > 0 && (a.body[a.len - 1] == '\n' ||
+		    a.body[a.len - 1] == '\r'))
+			a.body[--a.len] = '\0';
+		if (a.len == 0)
+			rc = fail(EX_PROTOCOL, "empty token from crvs-tokend");
+		else
+			printf("%s%s\n", header ? "Authorization: Bearer " : "",
+			    a.body);
+	}
+	if (a.body != NULL)
+		explicit_bzero(a.body, a.cap);
+	free(a.body);
+	if (fflush(stdout) == EOF)
+		return fail(EX_IOERR, "cannot write the token: %s",
+		    strerror(errno));
+	return rc;
+}

@@ -1,0 +1,530 @@
+#include "config.h"
+
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "client.h"
+#include "clock.h"
+#include "conf.h"
+#include "fetch.h"
+#include "log.h"
+#include "refresh.h"
+#include "secmem.h"
+#include "token.h"
+#include "util.h"
+
+/* Re-mints of a rejected token to wait out before calling it a failure. */
+#define CLIENT_REMINT_TRIES	3
+
+struct client_waiter {
+	struct client			*client;
+	TAILQ_ENTRY(client_waiter)	 entry;
+	int				 min_valid;	/* seconds */
+	struct event			*timeout;
+	client_token_cb			 cb;
+	void				*arg;
+};
+
+struct client {
+	struct event_base		*base;
+	struct fetch			*fetch;
+	const struct conf_client	*conf;
+	char				*name;
+
+	char				*token;		/* secmem */
+	size_t				 token_len;
+	int64_t				 obtained;	/* boot ms, request sent */
+	int64_t				 expires;	/* boot ms */
+	int64_t				 lifetime;	/* ms */
+	char				*rejected;	/* secmem */
+	size_t				 rejected_len;
+	int				 remints;
+
+	struct fetch_req		*req;
+	struct clock_timer		*timer;
+	int				 attempt;	/* failures in a row */
+	uint64_t			 refreshes;
+	uint64_t			 failures;
+	enum refresh_error		 last_class;
+	char				*last_error;
+	int64_t				 last_refresh;	/* Unix ms, or 0 */
+	int				 attempted;
+
+	TAILQ_HEAD(, client_waiter)	 waiters;
+	client_observer_cb		 observer;
+	void				*observer_arg;
+};
+
+static void	client_fetch(struct client *);
+
+static double
+client_random(void)
+{
+	return drand48();
+}
+
+const char *
+client_name(const struct client *c)
+{
+	return c->name;
+}
+
+const struct conf_client *
+client_conf(const struct client *c)
+{
+	return c->conf;
+}
+
+int
+client_attempted(const struct client *c)
+{
+	return c->attempted;
+}
+
+const char *
+client_last_error(const struct client *c)
+{
+	return c->last_error;
+}
+
+int64_t
+client_next_fetch_in(const struct client *c)
+{
+	int64_t	d;
+
+	if (!clock_timer_pending(c->timer))
+		return -1;
+	d = clock_timer_deadline(c->timer) - clock_boot_ms();
+	return d < 0 ? 0 : d;
+}
+
+static void
+client_drop_token(struct client *c)
+{
+	secmem_free(c->token);
+	c->token = NULL;
+	c->token_len = 0;
+	c->expires = c->obtained = c->lifetime = 0;
+}
+
+/* Milliseconds the token has left, or -1 when there is none to serve. */
+static int64_t
+client_remaining(struct client *c)
+{
+	int64_t	left;
+
+	if (c->token == NULL)
+		return -1;
+	left = c->expires - clock_boot_ms();
+	if (left <= 0) {
+		client_drop_token(c);
+		return -1;
+	}
+	return left;
+}
+
+static int
+client_servable_for(struct client *c, int min_valid)
+{
+	int64_t	left = client_remaining(c);
+
+	return left >= 0 && left >= (int64_t)min_valid * 1000;
+}
+
+int
+client_servable(struct client *c)
+{
+	return client_servable_for(c, c->conf->min_valid);
+}
+
+static void
+client_answer(struct client *c, client_token_cb cb, void *arg)
+{
+	struct client_token	t;
+	int64_t			left = client_remaining(c);
+
+	t.token = c->token;
+	t.len = c->token_len;
+	t.expires_in_ms = left;
+	t.expires_at = (clock_wall_ms() + left) / 1000;
+	cb(arg, &t, 200, NULL);
+}
+
+static void
+client_waiter_free(struct client_waiter *w)
+{
+	TAILQ_REMOVE(&w->client->waiters, w, entry);
+	event_free(w->timeout);
+	free(w);
+}
+
+void
+client_waiter_cancel(struct client_waiter *w)
+{
+	if (w != NULL)
+		client_waiter_free(w);
+}
+
+static void
+client_waiter_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_waiter	*w = arg;
+	client_token_cb		 cb = w->cb;
+	void			*cbarg = w->arg;
+	struct client		*c = w->client;
+	char			*msg;
+
+	client_waiter_free(w);
+	msg = xasprintf("no token for %s in time: the issuer has not "
+	    "answered yet", c->name);
+	cb(cbarg, NULL, 504, msg);
+	free(msg);
+}
+
+/* Answers every waiter: with the token if it is good enough, else why not. */
+static void
+client_wake(struct client *c, const char *why)
+{
+	struct client_waiter	*w;
+	client_token_cb		 cb;
+	void			*arg;
+	char			*msg;
+	int			 min;
+
+	while ((w = TAILQ_FIRST(&c->waiters)) != NULL) {
+		cb = w->cb;
+		arg = w->arg;
+		min = w->min_valid;
+		client_waiter_free(w);
+		if (client_servable_for(c, min)) {
+			client_answer(c, cb, arg);
+			continue;
+		}
+		if (why != NULL)
+			msg = xasprintf("no valid token for %s: %s", c->name,
+			    why);
+		else
+			msg = xasprintf("no token for %s with %d s of validity "
+			    "left: the issuer's tokens live %lld s", c->name,
+			    min, (long long)(c->lifetime / 1000));
+		cb(arg, NULL, 503, msg);
+		free(msg);
+	}
+}
+
+static void
+client_timer_cb(void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->req == NULL)
+		client_fetch(c);
+}
+
+static void
+client_schedule(struct client *c, int64_t delay)
+{
+	clock_timer_at(c->timer, clock_boot_ms() + delay);
+}
+
+static void
+client_fail(struct client *c, enum refresh_error class, long status,
+    int64_t retry_after_ms, const char *why)
+{
+	int64_t	until = -1, left, delay;
+
+	c->failures++;
+	c->attempt++;
+	c->last_class = class;
+	free(c->last_error);
+	if (status != 0)
+		c->last_error = xasprintf("%s by issuer (HTTP %ld): %s",
+		    class == REFRESH_REJECTED ? "rejected" :
+		    class == REFRESH_BAD_RESPONSE ? "bad answer" : "failure",
+		    status, why);
+	else
+		c->last_error = xasprintf("%s: %s", refresh_error_name(class),
+		    why);
+	if (client_servable(c)) {
+		left = client_remaining(c);
+		until = left - (int64_t)c->conf->min_valid * 1000;
+	}
+	delay = refresh_backoff(c->attempt, class, client_random(),
+	    retry_after_ms, until);
+	client_schedule(c, delay);
+	log_warn(c->name, "token request failed (%s); retry %d in %.1f s%s",
+	    c->last_error, c->attempt, (double)delay / 1000,
+	    client_servable(c) ? ", serving the previous token meanwhile" : "");
+	client_wake(c, c->last_error);
+}
+
+static void
+client_install(struct client *c, struct token_result *t, int64_t sent)
+{
+	int64_t	delay;
+
+	client_drop_token(c);
+	c->token = t->token;
+	c->token_len = t->len;
+	t->token = NULL;
+	c->obtained = sent;
+	c->lifetime = t->lifetime_ms;
+	c->expires = sent + t->lifetime_ms;
+	c->attempt = 0;
+	c->remints = 0;
+	c->refreshes++;
+	c->last_class = REFRESH_OK;
+	c->last_refresh = clock_wall_ms();
+	secmem_free(c->rejected);
+	c->rejected = NULL;
+	c->rejected_len = 0;
+	delay = refresh_delay(c->lifetime, c->conf->refresh_margin,
+	    c->conf->min_valid, client_random());
+	clock_timer_at(c->timer, c->obtained + delay);
+	log_info(c->name, "new token (%zu bytes, %s), valid %lld s by %s; "
+	    "next refresh in %lld s", c->token_len,
+	    t->is_jwt ? "JWT" : "opaque", (long long)(c->lifetime / 1000),
+	    t->judged_by, (long long)((c->obtained + delay - clock_boot_ms()) /
+	    1000));
+	if (c->lifetime <= (int64_t)c->conf->min_valid * 1000)
+		log_warn(c->name, "token lifetime %lld s is not above "
+		    "min_valid %d s: it can never be served",
+		    (long long)(c->lifetime / 1000), c->conf->min_valid);
+}
+
+static void
+client_fetch_cb(void *arg, const struct fetch_result *res)
+{
+	struct client		*c = arg;
+	struct token_input	 in;
+	struct token_result	 t;
+	char			*cause = NULL, *why;
+
+	c->req = NULL;
+	c->attempted = 1;
+	if (res->error != NULL) {
+		client_fail(c, REFRESH_TRANSIENT, 0, res->retry_after_ms,
+		    res->error);
+		goto out;
+	}
+	if (res->status != 200) {
+		why = xasprintf("%s", res->status >= 500 ?
+		    "server error" : res->status == 401 ?
+		    "invalid_client (wrong credentials, or the issuer's "
+		    "backend is down)" : "request refused");
+		client_fail(c, refresh_classify_status(res->status),
+		    res->status, res->retry_after_ms, why);
+		free(why);
+		goto out;
+	}
+	in.body = res->body;
+	in.len = res->len;
+	in.date = res->date;
+	in.wall_sent = res->wall_sent;
+	in.fallback_lifetime = c->conf->fallback_lifetime;
+	if (token_parse_response(&in, &t, &cause) == -1) {
+		client_fail(c, REFRESH_BAD_RESPONSE, 200, -1, cause);
+		free(cause);
+		goto out;
+	}
+	if (c->rejected != NULL && util_timingsafe_eq(t.token, t.len,
+	    c->rejected, c->rejected_len)) {
+		/* OpenCRVS mints the same string within one second. */
+		secmem_free(t.token);
+		if (++c->remints < CLIENT_REMINT_TRIES) {
+			log_info(c->name, "issuer handed back the rejected "
+			    "token; asking again in a second");
+			client_schedule(c, 1100);
+			goto out;
+		}
+		client_fail(c, REFRESH_BAD_RESPONSE, 200, -1,
+		    "the issuer keeps handing back the rejected token");
+		goto out;
+	}
+	client_install(c, &t, res->boot_sent);
+	client_wake(c, NULL);
+out:
+	if (c->observer != NULL)
+		c->observer(c->observer_arg, c);
+}
+
+static void
+client_fetch(struct client *c)
+{
+	char	*cause = NULL;
+
+	if (c->req != NULL)
+		return;
+	clock_timer_stop(c->timer);
+	log_debug(c->name, "requesting a token from the issuer");
+	c->req = fetch_start(c->fetch, c->conf, client_fetch_cb, c, &cause);
+	if (c->req == NULL) {
+		c->attempted = 1;
+		client_fail(c, REFRESH_TRANSIENT, 0, -1, cause);
+		free(cause);
+	}
+}
+
+struct client *
+client_new(struct event_base *base, struct fetch *fetch,
+    const struct conf_client *conf, client_observer_cb observer, void *arg)
+{
+	struct client	*c = xcalloc(1, sizeof *c);
+
+	c->base = base;
+	c->fetch = fetch;
+	c->conf = conf;
+	c->name = xstrdup(conf->name);
+	c->observer = observer;
+	c->observer_arg = arg;
+	TAILQ_INIT(&c->waiters);
+	c->timer = clock_timer_new(base, client_timer_cb, c);
+	client_fetch(c);
+	return c;
+}
+
+void
+client_free(struct client *c)
+{
+	if (c == NULL)
+		return;
+	fetch_cancel(c->req);
+	c->req = NULL;
+	client_drop_token(c);
+	client_wake(c, "the client was removed from the configuration");
+	clock_timer_free(c->timer);
+	secmem_free(c->rejected);
+	free(c->last_error);
+	free(c->name);
+	free(c);
+}
+
+void
+client_set_conf(struct client *c, const struct conf_client *conf)
+{
+	int64_t	delay;
+
+	c->conf = conf;
+	/* Timing settings may have changed: re-plan a pending refresh. */
+	if (c->token != NULL && c->attempt == 0 && c->req == NULL) {
+		delay = refresh_delay(c->lifetime, conf->refresh_margin,
+		    conf->min_valid, client_random());
+		clock_timer_at(c->timer, c->obtained + delay);
+	}
+}
+
+struct client_waiter *
+client_get_token(struct client *c, int min_valid, int force,
+    const char *rejected, size_t rejected_len, int64_t timeout_ms,
+    client_token_cb cb, void *arg)
+{
+	struct client_waiter	*w;
+	struct timeval		 tv;
+	char			*msg;
+
+	if (min_valid < c->conf->min_valid)
+		min_valid = c->conf->min_valid;
+	if (rejected != NULL) {
+		if (c->token != NULL && util_timingsafe_eq(c->token,
+		    c->token_len, rejected, rejected_len)) {
+			log_info(c->name, "current token reported rejected; "
+			    "fetching a new one");
+			secmem_free(c->rejected);
+			c->rejected = c->token;
+			c->rejected_len = c->token_len;
+			c->token = NULL;
+			c->token_len = 0;
+			c->remints = 0;
+			force = 1;
+		} else
+			force = 0;	/* already replaced */
+	}
+	if (!force && client_servable_for(c, min_valid)) {
+		client_answer(c, cb, arg);
+		return NULL;
+	}
+	/* Backing off after failures: do not hammer the issuer. */
+	if (c->req == NULL && c->attempt > 0 && clock_timer_pending(c->timer)) {
+		msg = xasprintf("no valid token for %s: %s (next attempt in "
+		    "%.0f s)", c->name, c->last_error != NULL ? c->last_error :
+		    "previous attempt failed",
+		    (double)client_next_fetch_in(c) / 1000);
+		cb(arg, NULL, 503, msg);
+		free(msg);
+		return NULL;
+	}
+	w = xcalloc(1, sizeof *w);
+	w->client = c;
+	w->min_valid = min_valid;
+	w->cb = cb;
+	w->arg = arg;
+	w->timeout = evtimer_new(c->base, client_waiter_timeout_cb, w);
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(w->timeout, &tv);
+	TAILQ_INSERT_TAIL(&c->waiters, w, entry);
+	if (c->req == NULL && !clock_timer_pending(c->timer))
+		client_fetch(c);
+	else if (c->req == NULL && c->attempt == 0 && c->remints == 0)
+		client_fetch(c);	/* the scheduled refresh, brought forward */
+	return w;
+}
+
+const char *
+client_state(struct client *c)
+{
+	if (client_servable(c))
+		return c->attempt > 0 ? "retrying" : "valid";
+	if (c->req != NULL && c->attempt == 0)
+		return c->attempted ? "refreshing" : "starting";
+	if (c->attempt > 0)
+		return c->last_class == REFRESH_REJECTED ? "rejected" :
+		    "unavailable";
+	return "expired";
+}
+
+static json_object *
+client_json_time(int64_t unix_ms)
+{
+	return unix_ms > 0 ? json_object_new_int64(unix_ms / 1000) : NULL;
+}
+
+json_object *
+client_status_json(struct client *c)
+{
+	json_object	*o = json_object_new_object();
+	int64_t		 left = client_remaining(c), next;
+	int64_t		 wall = clock_wall_ms();
+
+	json_object_object_add(o, "name", json_object_new_string(c->name));
+	json_object_object_add(o, "state",
+	    json_object_new_string(client_state(c)));
+	json_object_object_add(o, "expires_at",
+	    client_json_time(left >= 0 ? wall + left : 0));
+	json_object_object_add(o, "expires_in",
+	    left >= 0 ? json_object_new_int64(left / 1000) : NULL);
+	json_object_object_add(o, "last_refresh",
+	    client_json_time(c->last_refresh));
+	next = client_next_fetch_in(c);
+	json_object_object_add(o, "next_refresh",
+	    c->req != NULL ? json_object_new_int64(wall / 1000) :
+	    client_json_time(next >= 0 ? wall + next : 0));
+	json_object_object_add(o, "refreshes",
+	    json_object_new_int64((int64_t)c->refreshes));
+	json_object_object_add(o, "failures",
+	    json_object_new_int64((int64_t)c->failures));
+	json_object_object_add(o, "consecutive_failures",
+	    json_object_new_int(c->attempt));
+	json_object_object_add(o, "last_error", c->attempt > 0 &&
+	    c->last_error != NULL ? json_object_new_string(c->last_error) :
+	    NULL);
+	json_object_object_add(o, "error_class", c->attempt > 0 ?
+	    json_object_new_string(refresh_error_name(c->last_class)) : NULL);
+	json_object_object_add(o, "token_length", c->token != NULL ?
+	    json_object_new_int64((int64_t)c->token_len) : NULL);
+	return o;
+}

@@ -1,0 +1,70 @@
+/*
+ * One configured client: its token, when it expires and when it is
+ * refreshed, the requests waiting for it, and its counters. Owns the single
+ * upstream fetch in flight (single flight) and the refresh timer.
+ */
+#ifndef CRVS_CLIENT_H
+#define CRVS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+struct event_base;
+struct fetch;
+struct conf_client;
+struct client;
+struct client_waiter;
+
+struct client_token {
+	const char	*token;		/* borrowed for the callback */
+	size_t		 len;
+	int64_t		 expires_in_ms;
+	int64_t		 expires_at;	/* Unix seconds */
+};
+
+/*
+ * Called once per request: with a token and status 200, or with no token,
+ * an HTTP status (503, 504) and a message that holds no secret.
+ */
+typedef void (*client_token_cb)(void *arg, const struct client_token *,
+		    int status, const char *message);
+/* Called after every upstream attempt, for readiness and status. */
+typedef void (*client_observer_cb)(void *arg, struct client *);
+
+/* Starts the first fetch at once. conf must outlive the client (or be
+ * replaced with client_set_conf). */
+struct client	*client_new(struct event_base *, struct fetch *,
+		    const struct conf_client *, client_observer_cb, void *);
+/* Fails its waiters, stops its fetch and timers, zeroes its token. */
+void		 client_free(struct client *);
+void		 client_set_conf(struct client *, const struct conf_client *);
+const struct conf_client *client_conf(const struct client *);
+const char	*client_name(const struct client *);
+
+/*
+ * Asks for a token with at least min_valid seconds left (the client's own
+ * min_valid is the floor). force: fetch a new one even if the current one
+ * is good. rejected (may be NULL): refresh only if that is the current token,
+ * and never hand it back. If the answer is known now, cb runs before this
+ * returns and NULL is returned; otherwise the request waits (at most
+ * timeout_ms) and the returned handle can cancel it.
+ */
+struct client_waiter *client_get_token(struct client *, int min_valid,
+		    int force, const char *rejected, size_t rejected_len,
+		    int64_t timeout_ms, client_token_cb, void *);
+void		 client_waiter_cancel(struct client_waiter *);
+
+/* A token with at least the client's min_valid left is there. */
+int		 client_servable(struct client *);
+/* Has made at least one attempt (success or failure). */
+int		 client_attempted(const struct client *);
+const char	*client_state(struct client *);
+const char	*client_last_error(const struct client *);
+/* Milliseconds until the next scheduled fetch, or -1. */
+int64_t		 client_next_fetch_in(const struct client *);
+/* Status object without the token; the caller owns it. */
+json_object	*client_status_json(struct client *);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * The configuration: crvs-tokend.conf and the clients.d drop-ins (libinih) parsed
+ * into plain data. Errors name the file and the line.
+ */
+#ifndef CRVS_CONF_H
+#define CRVS_CONF_H
+
+#include <sys/types.h>
+
+#define CONF_NAME_MAX		64
+#define CONF_DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
+
+enum conf_format {
+	CONF_FORMAT_JSON,
+	CONF_FORMAT_FORM,
+	CONF_FORMAT_QUERY,
+};
+
+enum conf_auth {
+	CONF_AUTH_BODY,
+	CONF_AUTH_BASIC,
+};
+
+struct conf_client {
+	char		*name;
+	char		*file;		/* where the section starts */
+	int		 line;
+	char		*token_url;
+	char		*client_id;
+	char		*secret;	/* secmem */
+	char		*secret_source;	/* "file PATH", "credential NAME", "inline" */
+	enum conf_format request_format;
+	enum conf_auth	 client_auth;
+	char		*scope;		/* NULL when unset */
+	char		*allow_users;	/* as written; NULL when unset */
+	char		*allow_groups;
+	uid_t		*allow_uids;
+	size_t		 n_allow_uids;
+	gid_t		*allow_gids;
+	size_t		 n_allow_gids;
+	int		 refresh_margin;	/* seconds; -1: a third */
+	int		 min_valid;
+	int		 fallback_lifetime;
+	int		 timeout;
+	char		*ca_file;	/* NULL when unset */
+};
+
+struct conf {
+	char		*path;
+	char		*socket_path;
+	mode_t		 socket_mode;
+	char		*socket_group;	/* NULL when unset */
+	gid_t		 socket_gid;
+	int		 log_level;	/* syslog priority */
+	struct conf_client **clients;
+	size_t		 nclients;
+};
+
+/*
+ * Loads path and the *.conf files of the clients.d directory beside it, in
+ * name order. Returns a conf the caller frees with conf_free, or NULL and a
+ * cause.
+ */
+struct conf	*conf_load(const char *path, char **cause);
+/* Parses one file into conf (for tests and for conf_load). */
+int		 conf_parse_file(struct conf *, const char *path, char **cause);
+struct conf	*conf_new(void);
+/* Checks what only the whole configuration can tell, and resolves names. */
+int		 conf_finish(struct conf *, char **cause);
+void		 conf_free(struct conf *);
+struct conf_client *conf_find_client(const struct conf *, const char *name);
+/*
+ * Two client definitions that fetch the same token the same way (endpoint,
+ * credentials, format, TLS): a reload keeps such a client's token. Access
+ * lists and timing settings may differ; they apply in place.
+ */
+int		 conf_client_same_source(const struct conf_client *,
+		    const struct conf_client *);
+int		 conf_valid_name(const char *);
+/* https://, or http:// to a loopback host. */
+int		 conf_check_url(const char *url, char **cause);
+
+#endif

@@ -1,0 +1,484 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "clock.h"
+#include "conf.h"
+#include "fetch.h"
+#include "log.h"
+#include "secmem.h"
+#include "util.h"
+
+struct fetch {
+	struct event_base	*base;
+	CURLM			*multi;
+	struct event		*timer;
+};
+
+struct fetch_req {
+	struct fetch		*fetch;
+	CURL			*easy;
+	struct curl_slist	*headers;
+	char			*name;		/* the client's, for logs */
+	char			*url;		/* secmem: may hold the secret */
+	struct secbuf		 post;		/* request body */
+	struct secbuf		 body;		/* answer */
+	char			*secret;	/* secmem copy, for scrubbing */
+	char			 errbuf[CURL_ERROR_SIZE];
+	int			 too_big;
+	int64_t			 date;
+	int64_t			 retry_after_ms;
+	int64_t			 boot_sent;
+	int64_t			 wall_sent;
+	fetch_cb		 cb;
+	void			*arg;
+};
+
+/* One per socket curl watches. */
+struct fetch_sock {
+	struct event		*ev;
+	struct fetch		*fetch;
+};
+
+static void	fetch_check_done(struct fetch *);
+
+static void
+fetch_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch	*f = arg;
+	int		 running, action = 0;
+
+	if (what & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(f->multi, fd, action, &running);
+	fetch_check_done(f);
+}
+
+static void
+fetch_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch	*f = arg;
+	int		 running;
+
+	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	fetch_check_done(f);
+}
+
+static int
+fetch_multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct fetch	*f = arg;
+	struct timeval	 tv;
+
+	if (timeout_ms < 0) {
+		evtimer_del(f->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(f->timer, &tv);
+	return 0;
+}
+
+static int
+fetch_multi_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg,
+    void *sockp)
+{
+	struct fetch		*f = arg;
+	struct fetch_sock	*fs = sockp;
+	short			 kind = EV_PERSIST;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (fs != NULL) {
+			event_free(fs->ev);
+			free(fs);
+			curl_multi_assign(f->multi, s, NULL);
+		}
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (fs == NULL) {
+		fs = xcalloc(1, sizeof *fs);
+		fs->fetch = f;
+		curl_multi_assign(f->multi, s, fs);
+	} else
+		event_free(fs->ev);
+	fs->ev = event_new(f->base, s, kind, fetch_event_cb, f);
+	if (fs->ev == NULL || event_add(fs->ev, NULL) == -1)
+		fatal("cannot watch an upstream socket");
+	return 0;
+}
+
+struct fetch *
+fetch_new(struct event_base *base)
+{
+	struct fetch	*f = xcalloc(1, sizeof *f);
+
+	f->base = base;
+	if ((f->multi = curl_multi_init()) == NULL)
+		fatal("curl_multi_init failed");
+	f->timer = evtimer_new(base, fetch_timer_cb, f);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION,
+	    fetch_multi_socket_cb);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION,
+	    fetch_multi_timer_cb);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+	return f;
+}
+
+void
+fetch_free(struct fetch *f)
+{
+	if (f == NULL)
+		return;
+	curl_multi_cleanup(f->multi);
+	event_free(f->timer);
+	free(f);
+}
+
+static size_t
+fetch_write_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct fetch_req	*r = arg;
+
+	if (r->body.len + size * n > FETCH_BODY_MAX) {
+		r->too_big = 1;
+		return 0;	/* aborts the transfer */
+	}
+	secbuf_append(&r->body, data, size * n);
+	return size * n;
+}
+
+int64_t
+fetch_parse_retry_after(const char *v, int64_t wall_now)
+{
+	long long	secs;
+	time_t		t;
+
+	while (*v == ' ')
+		v++;
+	if (util_parse_int(v, 0, 86400, &secs) == 0)
+		return secs * 1000;
+	if ((t = curl_getdate(v, NULL)) == -1)
+		return -1;
+	return (int64_t)t * 1000 > wall_now ? (int64_t)t * 1000 - wall_now : 0;
+}
+
+static size_t
+fetch_header_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct fetch_req	*r = arg;
+	size_t			 len = size * n;
+	char			 line[256];
+	char			*v;
+	time_t			 t;
+
+	if (len >= sizeof line)
+		return len;
+	memcpy(line, data, len);
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	/* A new status line (after 100 Continue) starts over. */
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		r->date = -1;
+		r->retry_after_ms = -1;
+		return len;
+	}
+	if ((v = strchr(line, ':')) == NULL)
+		return len;
+	*v++ = '\0';
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (strcasecmp(line, "Date") == 0) {
+		if ((t = curl_getdate(v, NULL)) != -1)
+			r->date = t;
+	} else if (strcasecmp(line, "Retry-After") == 0)
+		r->retry_after_ms = fetch_parse_retry_after(v, clock_wall_ms());
+	return len;
+}
+
+static void
+fetch_req_free(struct fetch_req *r)
+{
+	if (r->easy != NULL) {
+		curl_multi_remove_handle(r->fetch->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+	}
+	curl_slist_free_all(r->headers);
+	secmem_free(r->url);
+	secbuf_reset(&r->post);
+	secbuf_reset(&r->body);
+	secmem_free(r->secret);
+	explicit_bzero(r->errbuf, sizeof r->errbuf);
+	free(r->name);
+	free(r);
+}
+
+void
+fetch_cancel(struct fetch_req *r)
+{
+	if (r != NULL)
+		fetch_req_free(r);
+}
+
+/* Appends key=value, form-encoded (RFC 6749 appendix B). */
+static void
+fetch_form_add(struct fetch_req *r, struct secbuf *b, const char *key,
+    const char *value)
+{
+	char	*esc = curl_easy_escape(r->easy, value, 0);
+
+	if (esc == NULL)
+		fatal("out of memory");
+	if (b->len > 0)
+		secbuf_appends(b, "&");
+	secbuf_appends(b, key);
+	secbuf_appends(b, "=");
+	secbuf_appends(b, esc);
+	explicit_bzero(esc, strlen(esc));
+	curl_free(esc);
+}
+
+static void
+fetch_basic_header(struct fetch_req *r, const struct conf_client *c)
+{
+	struct secbuf	 pair = { 0 }, hdr = { 0 };
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char		*esc;
+	size_t		 i;
+	unsigned	 v;
+	char		 q[4];
+
+	/* RFC 6749 2.3.1: both parts form-encoded, then Basic. */
+	esc = curl_easy_escape(r->easy, c->client_id, 0);
+	secbuf_appends(&pair, esc);
+	curl_free(esc);
+	secbuf_appends(&pair, ":");
+	esc = curl_easy_escape(r->easy, c->secret, 0);
+	secbuf_appends(&pair, esc);
+	explicit_bzero(esc, strlen(esc));
+	curl_free(esc);
+
+	secbuf_appends(&hdr, "Authorization: Basic ");
+	for (i = 0; i < pair.len; i += 3) {
+		v = (unsigned char)pair.data[i] << 16;
+		if (i + 1 < pair.len)
+			v |= (unsigned char)pair.data[i + 1] << 8;
+		if (i + 2 < pair.len)
+			v |= (unsigned char)pair.data[i + 2];
+		q[0] = tbl[(v >> 18) & 63];
+		q[1] = tbl[(v >> 12) & 63];
+		q[2] = i + 1 < pair.len ? tbl[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < pair.len ? tbl[v & 63] : '=';
+		secbuf_append(&hdr, q, 4);
+	}
+	r->headers = curl_slist_append(r->headers, hdr.data);
+	secbuf_reset(&pair);
+	secbuf_reset(&hdr);
+}
+
+/* The request's parameters, in the shape request_format asks for. */
+static void
+fetch_build_request(struct fetch_req *r, const struct conf_client *c)
+{
+	struct secbuf	 params = { 0 }, url = { 0 };
+	json_object	*root, *sec = NULL;
+	const char	*s;
+	size_t		 len;
+	int		 in_body = c->client_auth == CONF_AUTH_BODY;
+
+	secbuf_appends(&url, c->token_url);
+	if (c->request_format == CONF_FORMAT_JSON) {
+		root = json_object_new_object();
+		json_object_object_add(root, "grant_type",
+		    json_object_new_string("client_credentials"));
+		if (in_body) {
+			json_object_object_add(root, "client_id",
+			    json_object_new_string(c->client_id));
+			sec = json_object_new_string(c->secret);
+			json_object_object_add(root, "client_secret", sec);
+		}
+		if (c->scope != NULL)
+			json_object_object_add(root, "scope",
+			    json_object_new_string(c->scope));
+		s = json_object_to_json_string_length(root,
+		    JSON_C_TO_STRING_PLAIN, &len);
+		secbuf_append(&r->post, s, len);
+		/* Wipe json-c's copies of the secret before they are freed. */
+		explicit_bzero((char *)s, len);
+		if (sec != NULL)
+			explicit_bzero((char *)json_object_get_string(sec),
+			    (size_t)json_object_get_string_len(sec));
+		json_object_put(root);
+		r->headers = curl_slist_append(r->headers,
+		    "Content-Type: application/json");
+	} else {
+		fetch_form_add(r, &params, "grant_type", "client_credentials");
+		if (in_body) {
+			fetch_form_add(r, &params, "client_id", c->client_id);
+			fetch_form_add(r, &params, "client_secret", c->secret);
+		}
+		if (c->scope != NULL)
+			fetch_form_add(r, &params, "scope", c->scope);
+		if (c->request_format == CONF_FORMAT_FORM) {
+			secbuf_append(&r->post, params.data, params.len);
+			r->headers = curl_slist_append(r->headers,
+			    "Content-Type: application/x-www-form-urlencoded");
+		} else {
+			/* OpenCRVS 1.x reads the query string only. */
+			secbuf_appends(&url,
+			    strchr(c->token_url, '?') ? "&" : "?");
+			secbuf_append(&url, params.data, params.len);
+			secbuf_append(&r->post, "", 0);
+		}
+	}
+	r->url = secmem_strndup(url.data, url.len);
+	secbuf_reset(&url);
+	secbuf_reset(&params);
+	if (!in_body)
+		fetch_basic_header(r, c);
+}
+
+/*
+ * curl's words for a failure can quote the URL, which in query mode holds
+ * the secret: use them only when neither the secret nor a query is there.
+ */
+static char *
+fetch_error_words(struct fetch_req *r, CURLcode code)
+{
+	char	*esc;
+	int	 unsafe = 0;
+
+	if (r->errbuf[0] == '\0')
+		return xstrdup(curl_easy_strerror(code));
+	if (strchr(r->errbuf, '?') != NULL || strstr(r->errbuf, r->secret))
+		unsafe = 1;
+	esc = curl_easy_escape(NULL, r->secret, 0);
+	if (esc != NULL) {
+		if (strstr(r->errbuf, esc) != NULL)
+			unsafe = 1;
+		explicit_bzero(esc, strlen(esc));
+		curl_free(esc);
+	}
+	if (unsafe)
+		return xstrdup(curl_easy_strerror(code));
+	r->errbuf[strcspn(r->errbuf, "\r\n")] = '\0';
+	return xstrdup(r->errbuf);
+}
+
+static void
+fetch_done(struct fetch_req *r, CURLcode code)
+{
+	struct fetch_result	 res = { 0 };
+	char			*words = NULL;
+	long			 status = 0;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	res.status = status;
+	res.too_big = r->too_big;
+	if (r->too_big)
+		res.error = "answer larger than the body limit";
+	else if (code != CURLE_OK) {
+		words = fetch_error_words(r, code);
+		res.error = words;
+		res.status = 0;
+	}
+	res.body = r->body.data != NULL ? r->body.data : "";
+	res.len = r->body.len;
+	res.date = r->date;
+	res.retry_after_ms = r->retry_after_ms;
+	res.boot_sent = r->boot_sent;
+	res.wall_sent = r->wall_sent;
+	r->cb(r->arg, &res);
+	free(words);
+	fetch_req_free(r);
+}
+
+static void
+fetch_check_done(struct fetch *f)
+{
+	CURLMsg			*msg;
+	int			 left;
+	struct fetch_req	*r;
+
+	while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
+		fetch_done(r, msg->data.result);
+	}
+}
+
+struct fetch_req *
+fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
+    void *arg, char **cause)
+{
+	struct fetch_req	*r = xcalloc(1, sizeof *r);
+	CURL			*e;
+	CURLMcode		 mc;
+
+	r->fetch = f;
+	r->cb = cb;
+	r->arg = arg;
+	r->name = xstrdup(c->name);
+	r->secret = secmem_strdup(c->secret);
+	r->date = -1;
+	r->retry_after_ms = -1;
+	if ((r->easy = e = curl_easy_init()) == NULL)
+		fatal("curl_easy_init failed");
+	fetch_build_request(r, c);
+	r->headers = curl_slist_append(r->headers, "Accept: application/json");
+	r->headers = curl_slist_append(r->headers, "Expect:");
+
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_VERBOSE, 0L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (c->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout * 1000);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)c->timeout * 1000);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE, (long)FETCH_BODY_MAX);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->post.data);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->post.len);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fetch_header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	/* A fresh connection each time: refreshes are minutes apart. */
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+
+	r->boot_sent = clock_boot_ms();
+	r->wall_sent = clock_wall_ms();
+	if ((mc = curl_multi_add_handle(f->multi, e)) != CURLM_OK) {
+		util_cause(cause, "cannot start request: %s",
+		    curl_multi_strerror(mc));
+		fetch_req_free(r);
+		return NULL;
+	}
+	return r;
+}

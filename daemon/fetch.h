@@ -1,0 +1,45 @@
+/*
+ * Upstream token requests: libcurl's multi interface driven by libevent.
+ * The only module that knows libcurl. Never blocks the loop.
+ */
+#ifndef CRVS_FETCH_H
+#define CRVS_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FETCH_BODY_MAX	(256 * 1024)
+
+struct event_base;
+struct conf_client;
+struct fetch;
+struct fetch_req;
+
+struct fetch_result {
+	long		 status;	/* HTTP status; 0 when there was none */
+	const char	*error;		/* transport error in words, or NULL */
+	int		 too_big;	/* the body passed FETCH_BODY_MAX */
+	const char	*body;		/* secmem, borrowed for the callback */
+	size_t		 len;
+	int64_t		 date;		/* the answer's Date (Unix s), or -1 */
+	int64_t		 retry_after_ms;	/* or -1 */
+	int64_t		 boot_sent;	/* CLOCK_BOOTTIME ms when sent */
+	int64_t		 wall_sent;	/* Unix ms when sent */
+};
+
+typedef void (*fetch_cb)(void *arg, const struct fetch_result *);
+
+struct fetch	*fetch_new(struct event_base *);
+void		 fetch_free(struct fetch *);
+/*
+ * Starts a token request for client; cb is called once, from the loop,
+ * unless the request is cancelled first. Returns NULL and a cause if the
+ * request cannot be started.
+ */
+struct fetch_req *fetch_start(struct fetch *, const struct conf_client *,
+		    fetch_cb, void *arg, char **cause);
+void		 fetch_cancel(struct fetch_req *);
+/* Milliseconds until a Retry-After value (seconds or HTTP date), or -1. */
+int64_t		 fetch_parse_retry_after(const char *value, int64_t wall_now);
+
+#endif

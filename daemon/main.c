@@ -1,0 +1,393 @@
+/*
+ * crvs-tokend: start-up, options and wiring. Everything else is in the
+ * library (libtokend.a) that the tests link too.
+ */
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "api.h"
+#include "client.h"
+#include "conf.h"
+#include "fetch.h"
+#include "log.h"
+#include "notify.h"
+#include "server.h"
+#include "util.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define MAIN_DEFAULT_CONF	SYSCONFDIR "/crvs-tokend/crvs-tokend.conf"
+#define MAIN_STATUS_INTERVAL	10
+
+struct tokend {
+	struct event_base	*base;
+	struct conf		*conf;
+	struct fetch		*fetch;
+	struct api		*api;
+	struct server		*server;
+	struct client		**clients;
+	size_t			 nclients;
+	int			 ready;
+	int			 level_forced;	/* -l given */
+	struct event		*status_timer;
+	char			*last_status;
+};
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+"usage: crvs-tokend [-c FILE] [--check-config] [-l LEVEL] [-h] [-V]\n"
+"\n"
+"Keeps a valid OpenCRVS client token for each configured client and serves\n"
+"it on a Unix socket to crvs-token(1) and any HTTP client.\n"
+"\n"
+"  -c, --config FILE    configuration file (default %s);\n"
+"                       FILE's clients.d/*.conf are read too\n"
+"      --check-config   validate the configuration and exit 0 or 1\n"
+"  -l, --log-level LVL  error, warning, info or debug (overrides the file)\n"
+"  -h, --help           show this help\n"
+"  -V, --version        show the version\n"
+"\n"
+"Runs in the foreground and logs to standard error. SIGHUP reloads the\n"
+"configuration; SIGTERM or SIGINT stops. See crvs-tokend(8).\n",
+	    MAIN_DEFAULT_CONF);
+}
+
+static void
+main_fmt_duration(char *buf, size_t size, int64_t ms)
+{
+	int64_t	s = (ms + 999) / 1000;
+
+	if (s >= 3600)
+		snprintf(buf, size, "%lldh%02lldm", (long long)(s / 3600),
+		    (long long)(s % 3600 / 60));
+	else if (s >= 60)
+		snprintf(buf, size, "%lldm%02llds", (long long)(s / 60),
+		    (long long)(s % 60));
+	else
+		snprintf(buf, size, "%llds", (long long)s);
+}
+
+/* The line systemctl status shows. */
+static char *
+main_status_line(struct tokend *t)
+{
+	size_t		 i, valid = 0;
+	int64_t		 next = -1, n;
+	struct client	*c, *bad = NULL;
+	char		 dur[32];
+
+	for (i = 0; i < t->nclients; i++) {
+		c = t->clients[i];
+		if (client_servable(c))
+			valid++;
+		else if (bad == NULL && client_attempted(c))
+			bad = c;
+		n = client_next_fetch_in(c);
+		if (n >= 0 && (next == -1 || n < next))
+			next = n;
+	}
+	if (t->nclients == 0)
+		return xstrdup("no clients configured");
+	if (bad != NULL)
+		return xasprintf("%zu client%s: %zu valid; %s: %s",
+		    t->nclients, t->nclients == 1 ? "" : "s", valid,
+		    client_name(bad), client_last_error(bad) != NULL ?
+		    client_last_error(bad) : client_state(bad));
+	if (next < 0)
+		return xasprintf("%zu client%s: %zu valid", t->nclients,
+		    t->nclients == 1 ? "" : "s", valid);
+	main_fmt_duration(dur, sizeof dur, next);
+	return xasprintf("%zu client%s: %zu valid, next refresh in %s",
+	    t->nclients, t->nclients == 1 ? "" : "s", valid, dur);
+}
+
+static void
+main_update_status(struct tokend *t)
+{
+	char	*line = main_status_line(t);
+	size_t	 i;
+
+	if (!t->ready) {
+		for (i = 0; i < t->nclients; i++) {
+			if (!client_attempted(t->clients[i]))
+				break;
+		}
+		if (i == t->nclients) {
+			t->ready = 1;
+			notify_ready(line);
+			log_info(NULL, "ready: %s", line);
+			free(t->last_status);
+			t->last_status = line;
+			return;
+		}
+	}
+	if (t->last_status == NULL || strcmp(line, t->last_status) != 0)
+		notify_status(line);
+	free(t->last_status);
+	t->last_status = line;
+}
+
+static void
+main_client_cb(void *arg, struct client *c)
+{
+	main_update_status(arg);
+}
+
+static void
+main_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	main_update_status(arg);
+}
+
+/*
+ * Builds the client list for conf, taking over the old clients whose source
+ * did not change (with their tokens and timers) and freeing the rest.
+ */
+static void
+main_apply(struct tokend *t, struct conf *conf)
+{
+	struct client		**next;
+	struct conf_client	 *cc;
+	size_t			  i, j;
+
+	next = xcalloc(conf->nclients ? conf->nclients : 1, sizeof *next);
+	for (i = 0; i < conf->nclients; i++) {
+		cc = conf->clients[i];
+		for (j = 0; j < t->nclients; j++) {
+			if (t->clients[j] != NULL && conf_client_same_source(
+			    client_conf(t->clients[j]), cc))
+				break;
+		}
+		if (j < t->nclients) {
+			next[i] = t->clients[j];
+			t->clients[j] = NULL;
+			client_set_conf(next[i], cc);
+			log_debug(cc->name, "unchanged; keeping its token");
+		} else {
+			log_info(cc->name, "%s client (%s:%d)",
+			    t->conf != NULL ? "new or changed" : "configured",
+			    cc->file, cc->line);
+			next[i] = client_new(t->base, t->fetch, cc,
+			    main_client_cb, t);
+		}
+	}
+	for (j = 0; j < t->nclients; j++) {
+		if (t->clients[j] != NULL) {
+			log_info(client_name(t->clients[j]), "removed or "
+			    "changed; its token is dropped");
+			client_free(t->clients[j]);
+		}
+	}
+	free(t->clients);
+	t->clients = next;
+	t->nclients = conf->nclients;
+	api_set_clients(t->api, t->clients, t->nclients);
+}
+
+static void
+main_reload(struct tokend *t)
+{
+	struct conf	*conf;
+	char		*cause = NULL;
+
+	notify_reloading();
+	log_info(NULL, "reloading %s", t->conf->path);
+	if ((conf = conf_load(t->conf->path, &cause)) == NULL) {
+		log_error(NULL, "reload failed, keeping the running "
+		    "configuration: %s", cause);
+		free(cause);
+		notify_ready("reload failed; running the previous "
+		    "configuration (see the log)");
+		return;
+	}
+	if (strcmp(conf->socket_path, t->conf->socket_path) != 0 ||
+	    conf->socket_mode != t->conf->socket_mode ||
+	    conf->socket_gid != t->conf->socket_gid)
+		log_warn(NULL, "socket settings changed; they apply at the "
+		    "next restart");
+	if (!t->level_forced)
+		log_set_level(conf->log_level);
+	main_apply(t, conf);
+	conf_free(t->conf);
+	t->conf = conf;
+	free(t->last_status);
+	t->last_status = main_status_line(t);
+	notify_ready(t->last_status);
+	log_info(NULL, "reloaded: %zu client%s", t->nclients,
+	    t->nclients == 1 ? "" : "s");
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct tokend	*t = arg;
+
+	switch (sig) {
+	case SIGHUP:
+		main_reload(t);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		log_info(NULL, "stopping on signal %d", (int)sig);
+		notify_stopping();
+		event_base_loopbreak(t->base);
+		break;
+	}
+}
+
+/* Secrets must not reach core dumps; connections need descriptors. */
+static void
+main_harden(void)
+{
+	struct rlimit	rl;
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn(NULL, "cannot make the process non-dumpable: %m");
+	rl.rlim_cur = rl.rlim_max = 0;
+	setrlimit(RLIMIT_CORE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tokend	 t = { 0 };
+	const char	*path = MAIN_DEFAULT_CONF;
+	char		*cause = NULL;
+	struct event	*sigs[3];
+	int		 ch, check = 0, level = -1, fd, signo[] = {
+			    SIGHUP, SIGTERM, SIGINT };
+	unsigned short	 seed[3];
+	struct timeval	 tv = { MAIN_STATUS_INTERVAL, 0 };
+	size_t		 i;
+
+	while ((ch = getopt_long(argc, argv, "c:l:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'l':
+			if ((level = log_level_parse(optarg)) == -1) {
+				fprintf(stderr, "crvs-tokend: unknown log level "
+				    "'%s'\n", optarg);
+				return 64;
+			}
+			break;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		case 'V':
+			printf("crvs-tokend %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 64;
+		}
+	}
+	if (optind != argc) {
+		main_usage(stderr);
+		return 64;
+	}
+	main_harden();
+	log_init(level != -1 ? level : LOG_INFO);
+	if ((t.conf = conf_load(path, &cause)) == NULL) {
+		if (check)
+			fprintf(stderr, "crvs-tokend: %s\n", cause);
+		else
+			log_error(NULL, "%s", cause);
+		free(cause);
+		return 1;
+	}
+	if (check) {
+		printf("%s: OK, %zu client%s\n", path, t.conf->nclients,
+		    t.conf->nclients == 1 ? "" : "s");
+		conf_free(t.conf);
+		return 0;
+	}
+	t.level_forced = level != -1;
+	if (!t.level_forced)
+		log_set_level(t.conf->log_level);
+
+	if (getrandom(seed, sizeof seed, 0) != sizeof seed)
+		fatal("getrandom: %m");
+	seed48(seed);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatal("curl_global_init failed");
+	if ((t.base = event_base_new()) == NULL)
+		fatal("event_base_new failed");
+	t.fetch = fetch_new(t.base);
+	t.api = api_new(geteuid());
+
+	if ((fd = notify_listen_fd(&cause)) == -2)
+		fatal("%s", cause);
+	t.server = server_new(t.base, t.api, fd, t.conf->socket_path,
+	    t.conf->socket_mode, t.conf->socket_gid, &cause);
+	if (t.server == NULL)
+		fatal("%s", cause);
+	log_info(NULL, "crvs-tokend %s listening on %s%s", PACKAGE_VERSION,
+	    t.conf->socket_path, fd >= 0 ? " (socket from systemd)" : "");
+
+	for (i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(t.base, signo[i], main_signal_cb, &t);
+		evsignal_add(sigs[i], NULL);
+	}
+	notify_init(t.base);
+	t.status_timer = event_new(t.base, -1, EV_PERSIST, main_status_cb, &t);
+	event_add(t.status_timer, &tv);
+
+	main_apply(&t, t.conf);
+	if (t.nclients == 0) {
+		log_warn(NULL, "no clients configured");
+		main_update_status(&t);
+	}
+
+	event_base_dispatch(t.base);
+
+	for (i = 0; i < t.nclients; i++)
+		client_free(t.clients[i]);
+	free(t.clients);
+	for (i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_free(t.status_timer);
+	notify_fini();
+	server_free(t.server);
+	api_free(t.api);
+	fetch_free(t.fetch);
+	event_base_free(t.base);
+	curl_global_cleanup();
+	conf_free(t.conf);
+	free(t.last_status);
+	log_info(NULL, "stopped");
+	return 0;
+}

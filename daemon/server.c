@@ -1,0 +1,381 @@
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "api.h"
+#include "log.h"
+#include "secmem.h"
+#include "server.h"
+#include "util.h"
+
+#define SERVER_MAX_GROUPS	256
+
+struct server {
+	struct event_base	*base;
+	struct api		*api;
+	struct evhttp		*http;
+	struct evconnlistener	*listener;
+	struct event		*resume;	/* accept again after EMFILE */
+	char			*path;		/* unlinked at exit; NULL if
+						   systemd owns it */
+	struct server_limits	 limits;
+};
+
+/* One request from the time it is read until it is answered. */
+struct server_call {
+	struct server		*server;
+	struct evhttp_request	*req;
+	struct api_request	 api;
+	char			*path;
+	char			*query;
+	char			*body;		/* secmem */
+	gid_t			 groups[SERVER_MAX_GROUPS];
+};
+
+void
+server_default_limits(struct server_limits *l)
+{
+	l->max_connections = 4096;
+	l->max_per_uid = 256;
+	l->timeout = 10;
+	l->max_header_bytes = 8192;
+	l->max_body_bytes = 70 * 1024;
+}
+
+static void
+server_call_free(struct server_call *call)
+{
+	free(call->path);
+	free(call->query);
+	secmem_free(call->body);
+	free(call);
+}
+
+static void
+server_wipe_cb(const void *data, size_t len, void *arg)
+{
+	secmem_free(arg);
+}
+
+static void
+server_close_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct server_call	*call = arg;
+
+	/* The client went away while its request waited. */
+	if (call->api.cancel != NULL)
+		call->api.cancel(call->api.cancel_arg);
+	server_call_free(call);
+}
+
+static void
+server_reply_cb(void *ctx, int status, const char *content_type,
+    const char *body, size_t len)
+{
+	struct server_call	*call = ctx;
+	struct evhttp_request	*req = call->req;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+	struct evbuffer		*buf = evbuffer_new();
+	char			*copy;
+	const char		*reason;
+
+	if (evcon != NULL)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* Answers may hold a token: send a copy that is wiped once sent. */
+	copy = secmem_alloc(len + 1);
+	memcpy(copy, body, len);
+	evbuffer_add_reference(buf, copy, len, server_wipe_cb, copy);
+	switch (status) {
+	case 200: reason = "OK"; break;
+	case 400: reason = "Bad Request"; break;
+	case 403: reason = "Forbidden"; break;
+	case 404: reason = "Not Found"; break;
+	case 405: reason = "Method Not Allowed"; break;
+	case 503: reason = "Service Unavailable"; break;
+	case 504: reason = "Gateway Timeout"; break;
+	default: reason = "Error"; break;
+	}
+	if (status >= 400)
+		log_debug(NULL, "%d %s for uid %lu", status,
+		    call->path != NULL ? call->path : "?",
+		    (unsigned long)call->api.peer.uid);
+	evhttp_send_reply(req, status, reason, buf);
+	evbuffer_free(buf);
+	server_call_free(call);
+}
+
+/* Fails closed: a peer whose credentials cannot be read is refused. */
+static int
+server_peer(struct evhttp_request *req, struct server_call *call)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent	*bev;
+	struct ucred		 cred;
+	socklen_t		 len = sizeof cred;
+	evutil_socket_t		 fd;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) == -1)
+		return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    len != sizeof cred)
+		return -1;
+	call->api.peer.pid = cred.pid;
+	call->api.peer.uid = cred.uid;
+	call->api.peer.gid = cred.gid;
+	len = sizeof call->groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, call->groups,
+	    &len) == -1) {
+		/* More groups than we keep: count none of them (fewer
+		 * rights, never more). */
+		len = 0;
+	}
+	call->api.peer.groups = call->groups;
+	call->api.peer.ngroups = len / sizeof(gid_t);
+	return 0;
+}
+
+static void	server_reply_const(struct server_call *, int, const char *);
+
+static void
+server_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct server		*s = arg;
+	struct server_call	*call = xcalloc(1, sizeof *call);
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*accept, *p, *q;
+	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
+	size_t			 blen = evbuffer_get_length(in);
+	char			*decoded;
+
+	call->server = s;
+	call->req = req;
+	call->api.reply = server_reply_cb;
+	call->api.ctx = call;
+	if (server_peer(req, call) == -1) {
+		log_warn(NULL, "refused a connection whose peer credentials "
+		    "cannot be read");
+		server_reply_const(call, 403, "{\"error\":\"forbidden\","
+		    "\"message\":\"peer credentials unavailable\"}");
+		return;
+	}
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+		call->api.method = API_GET;
+		break;
+	case EVHTTP_REQ_POST:
+		call->api.method = API_POST;
+		break;
+	default:
+		call->api.method = API_OTHER;
+		break;
+	}
+	p = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	decoded = p != NULL ? evhttp_uridecode(p, 0, NULL) : NULL;
+	call->path = xstrdup(decoded != NULL ? decoded : "");
+	free(decoded);
+	call->query = q != NULL ? xstrdup(q) : NULL;
+	call->api.path = call->path;
+	call->api.query = call->query;
+	accept = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Accept");
+	call->api.want_text = accept != NULL &&
+	    strstr(accept, "text/plain") != NULL;
+	if (blen > 0) {
+		if (call->api.method != API_POST ||
+		    blen > (size_t)s->limits.max_body_bytes) {
+			server_reply_const(call, 400, "{\"error\":"
+			    "\"bad_request\",\"message\":\"no request body "
+			    "allowed here\"}");
+			return;
+		}
+		call->body = secmem_alloc(blen + 1);
+		evbuffer_remove(in, call->body, blen);
+		call->api.body = call->body;
+		call->api.body_len = blen;
+	}
+	/* If the request waits, the client may leave first; the reply
+	 * removes this again. */
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    server_close_cb, call);
+	api_handle(s->api, &call->api);
+}
+
+static void
+server_reply_const(struct server_call *call, int status, const char *json)
+{
+	server_reply_cb(call, status, "application/json", json, strlen(json));
+}
+
+static void
+server_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*s = arg;
+
+	evconnlistener_enable(s->listener);
+}
+
+/* Out of descriptors: stop accepting for a moment instead of spinning. */
+static void
+server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct server	*s = arg;
+	struct timeval	 tv = { 0, 200 * 1000 };
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	log_warn(NULL, "accept: %s; pausing new connections for 200 ms",
+	    evutil_socket_error_to_string(err));
+	evconnlistener_disable(l);
+	evtimer_add(s->resume, &tv);
+}
+
+/*
+ * A socket file at path: refuse if a daemon answers there, remove it if it
+ * is stale. Anything that is not a socket is left alone.
+ */
+static int
+server_clear_stale(const char *path, char **cause)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	struct stat		 st;
+	int			 fd, rc;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? 0 :
+		    util_cause(cause, "%s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return util_cause(cause, "%s exists and is not a socket", path);
+	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return util_cause(cause, "socket: %s", strerror(errno));
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	close(fd);
+	if (rc == 0)
+		return util_cause(cause, "another crvs-tokend is already "
+		    "listening on %s", path);
+	if (unlink(path) == -1)
+		return util_cause(cause, "cannot remove stale socket %s: %s",
+		    path, strerror(errno));
+	log_info(NULL, "removed stale socket %s", path);
+	return 0;
+}
+
+static int
+server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	mode_t			 old;
+	int			 fd, saved;
+
+	if (strlen(path) >= sizeof sun.sun_path)
+		return util_cause(cause, "socket path %s is too long", path);
+	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
+	if (server_clear_stale(path, cause) == -1)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return util_cause(cause, "socket: %s", strerror(errno));
+	/* Owner-only at birth; group and mode are set before listen(). */
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		saved = errno;
+		umask(old);
+		close(fd);
+		return util_cause(cause, "cannot bind %s: %s", path,
+		    strerror(saved));
+	}
+	umask(old);
+	if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) == -1) ||
+	    chmod(path, mode) == -1) {
+		saved = errno;
+		unlink(path);
+		close(fd);
+		return util_cause(cause, "cannot set owner or mode of %s: %s",
+		    path, strerror(saved));
+	}
+	if (listen(fd, SOMAXCONN) == -1) {
+		saved = errno;
+		unlink(path);
+		close(fd);
+		return util_cause(cause, "listen on %s: %s", path,
+		    strerror(saved));
+	}
+	return fd;
+}
+
+struct server *
+server_new(struct event_base *base, struct api *api, int fd, const char *path,
+    mode_t mode, gid_t gid, char **cause)
+{
+	struct server	*s = xcalloc(1, sizeof *s);
+
+	s->base = base;
+	s->api = api;
+	server_default_limits(&s->limits);
+	if (fd < 0) {
+		if ((fd = server_listen(path, mode, gid, cause)) == -1) {
+			free(s);
+			return NULL;
+		}
+		s->path = xstrdup(path);
+	} else
+		evutil_make_socket_nonblocking(fd);
+	s->listener = evconnlistener_new(base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (s->listener == NULL)
+		fatal("cannot listen on the socket");
+	s->resume = evtimer_new(base, server_resume_cb, s);
+	evconnlistener_set_error_cb(s->listener, server_accept_error_cb);
+	if ((s->http = evhttp_new(base)) == NULL)
+		fatal("evhttp_new failed");
+	if (evhttp_bind_listener(s->http, s->listener) == NULL)
+		fatal("evhttp_bind_listener failed");
+	evhttp_set_gencb(s->http, server_request_cb, s);
+	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+	server_set_limits(s, &s->limits);
+	return s;
+}
+
+void
+server_set_limits(struct server *s, const struct server_limits *l)
+{
+	s->limits = *l;
+	evhttp_set_max_headers_size(s->http, l->max_header_bytes);
+	evhttp_set_max_body_size(s->http, l->max_body_bytes);
+	evhttp_set_timeout(s->http, l->timeout);
+}
+
+void
+server_free(struct server *s)
+{
+	if (s == NULL)
+		return;
+	/* evhttp_free frees the bound listener (and closes the socket). */
+	evhttp_free(s->http);
+	event_free(s->resume);
+	if (s->path != NULL)
+		unlink(s->path);
+	free(s->path);
+	free(s);
+}

@@ -1,0 +1,54 @@
+/*
+ * Pure functions: a token endpoint's answer and a JWT's claims turned into a
+ * token and its lifetime. No I/O, no clock: time comes in as arguments.
+ */
+#ifndef CRVS_TOKEN_H
+#define CRVS_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOKEN_MAX		65536		/* bytes of access_token */
+#define TOKEN_LIFETIME_MAX	(366LL * 86400)	/* seconds */
+
+struct token_claims {
+	int	has_exp;
+	int	has_iat;
+	int64_t	exp;
+	int64_t	iat;
+};
+
+/* What the daemon knew when it got the answer. */
+struct token_input {
+	const char	*body;
+	size_t		 len;
+	int64_t		 date;		/* the answer's Date (Unix s), or -1 */
+	int64_t		 wall_sent;	/* local Unix time (ms) of the request */
+	int		 fallback_lifetime;	/* seconds */
+};
+
+struct token_result {
+	char	*token;		/* secmem; the caller frees with secmem_free */
+	size_t	 len;
+	int	 is_jwt;
+	int64_t	 lifetime_ms;	/* counted from the moment the request was sent */
+	const char *judged_by;	/* "Date", "iat", "local clock", "expires_in",
+				   "fallback_lifetime" */
+};
+
+/*
+ * Decodes base64url (no padding needed) into out, which has room for
+ * len * 3 / 4 + 3 bytes. Returns the decoded length or -1.
+ */
+ssize_t	token_b64url_decode(const char *in, size_t len, unsigned char *out);
+/*
+ * Reads the claims of a JWT. Returns 1 for a JWT, 0 for a token that is not
+ * shaped as one (opaque), -1 with a cause for a broken JWT.
+ */
+int	token_jwt_claims(const char *tok, size_t len, struct token_claims *,
+	    char **cause);
+/* Returns 0 and fills result, or -1 and a cause that holds no token. */
+int	token_parse_response(const struct token_input *,
+	    struct token_result *, char **cause);
+
+#endif

@@ -1,0 +1,24 @@
+/* Allocation helpers that never return NULL: running out of memory is fatal. */
+#ifndef CRVS_UTIL_H
+#define CRVS_UTIL_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+/* Returns a string the caller frees. */
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+char	*xvasprintf(const char *, va_list) __attribute__((format(printf, 1, 0)));
+/* Sets *cause (if cause is not NULL) to a new string; returns -1. */
+int	 util_cause(char **cause, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Compares two byte strings in time that depends only on their lengths. */
+int	 util_timingsafe_eq(const char *, size_t, const char *, size_t);
+/* Parses a whole decimal integer in [min, max]; returns -1 on error. */
+int	 util_parse_int(const char *, long long, long long, long long *);
+
+#endif

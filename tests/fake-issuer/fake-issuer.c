@@ -1740,7 +1740,7 @@ main(int argc, char **argv)
 {
 	struct fi_server s;
 	struct evhttp_bound_socket *bound;
-	struct event *sigterm, *sigint;
+	struct event *sigterm = NULL, *sigint = NULL;
 	struct fi_pending *pd;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -1748,7 +1748,7 @@ main(int argc, char **argv)
 	char *colon, *id;
 	long port = 0;
 	size_t i;
-	int a, k, port_out;
+	int a, k, port_out, rc = 1;
 
 	memset(&s, 0, sizeof(s));
 	TAILQ_INIT(&s.pending);
@@ -1757,44 +1757,47 @@ main(int argc, char **argv)
 	for (a = 1; a < argc; a++) {
 		if ((v = fi_opt(argc, argv, &a, "--port")) != NULL) {
 			if (fi_parse_long(v, 0, 65535, &port) < 0)
-				goto usage;
+				goto badarg;
 		} else if ((v = fi_opt(argc, argv, &a, "--port-file")) != NULL)
 			port_file = v;
 		else if ((v = fi_opt(argc, argv, &a, "--lifetime")) != NULL) {
 			if (fi_parse_long(v, -1000000000L, 1000000000L,
 			    &s.lifetime) < 0)
-				goto usage;
+				goto badarg;
 		} else if ((v = fi_opt(argc, argv, &a, "--skew")) != NULL) {
 			if (fi_parse_long(v, -1000000000L, 1000000000L,
 			    &s.skew) < 0)
-				goto usage;
+				goto badarg;
 		} else if ((v = fi_opt(argc, argv, &a, "--client")) != NULL) {
 			if ((colon = strchr(v, ':')) == NULL || colon == v ||
 			    colon[1] == '\0')
-				goto usage;
+				goto badarg;
 			id = strndup(v, (size_t)(colon - v));
 			k = fi_client_set(&s, id, colon + 1);
 			free(id);
 			if (k < 0)
-				goto usage;
+				goto badarg;
 		} else if ((v = fi_opt(argc, argv, &a, "--mode")) != NULL) {
 			for (k = 0; k < FI_NMODES; k++)
 				if (strcmp(v, fi_mode_names[k]) == 0)
 					break;
 			if (k == FI_NMODES)
-				goto usage;
+				goto badarg;
 			s.mode.mode = (enum fi_mode)k;
 		} else if (strcmp(argv[a], "--gateway") == 0)
 			s.gateway = 1;
-		else if (strcmp(argv[a], "--tls") == 0 && a + 2 < argc) {
+		else if (strcmp(argv[a], "--tls") == 0) {
+			if (a + 2 >= argc)
+				goto badarg;
 			cert = argv[++a];
 			key = argv[++a];
 		} else if (strcmp(argv[a], "--help") == 0 ||
 		    strcmp(argv[a], "-h") == 0) {
 			fi_usage(stdout);
-			return 0;
+			rc = 0;
+			goto out;
 		} else
-			goto usage;
+			goto badarg;
 	}
 	if (s.nclients == 0)
 		fi_client_set(&s, FI_DEFAULT_ID, FI_DEFAULT_SECRET);
@@ -1805,11 +1808,11 @@ main(int argc, char **argv)
 	if ((s.base = event_base_new()) == NULL ||
 	    (s.http = evhttp_new(s.base)) == NULL) {
 		fi_log("cannot set up libevent");
-		return 1;
+		goto out;
 	}
 	if (cert != NULL && (s.ssl = fi_tls_init(cert, key)) == NULL) {
 		fi_log("cannot load %s / %s", cert, key);
-		return 1;
+		goto out;
 	}
 	if (s.ssl != NULL)
 		evhttp_set_bevcb(s.http, fi_bevcb, &s);
@@ -1824,12 +1827,12 @@ main(int argc, char **argv)
 	    (ev_uint16_t)port)) == NULL) {
 		fi_log("cannot listen on 127.0.0.1:%ld: %s", port,
 		    strerror(errno));
-		return 1;
+		goto out;
 	}
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
 	    (struct sockaddr *)&ss, &sslen) < 0 || ss.ss_family != AF_INET) {
 		fi_log("getsockname: %s", strerror(errno));
-		return 1;
+		goto out;
 	}
 	port_out = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	sigterm = evsignal_new(s.base, SIGTERM, fi_signal_cb, &s);
@@ -1840,18 +1843,28 @@ main(int argc, char **argv)
 	    s.ssl != NULL ? " (TLS)" : "", s.gateway ? " (gateway)" : "");
 	if (port_file != NULL && fi_write_port_file(port_file, port_out) < 0) {
 		fi_log("cannot write %s: %s", port_file, strerror(errno));
-		return 1;
+		goto out;
 	}
 
-	event_base_dispatch(s.base);
+	rc = event_base_dispatch(s.base) < 0 ? 1 : 0;
+	goto out;
 
+ badarg:
+	fi_log("bad or incomplete argument: %s", argv[a]);
+	fi_usage(stderr);
+	rc = FI_EX_USAGE;
+ out:
 	/* Freeing the connections runs the close callbacks of pendings. */
-	evhttp_free(s.http);
+	if (s.http != NULL)
+		evhttp_free(s.http);
 	while ((pd = TAILQ_FIRST(&s.pending)) != NULL)
 		fi_pending_free(pd);
-	event_free(sigterm);
-	event_free(sigint);
-	event_base_free(s.base);
+	if (sigterm != NULL)
+		event_free(sigterm);
+	if (sigint != NULL)
+		event_free(sigint);
+	if (s.base != NULL)
+		event_base_free(s.base);
 	if (s.ssl != NULL)
 		SSL_CTX_free(s.ssl);
 	libevent_global_shutdown();
@@ -1868,9 +1881,5 @@ main(int argc, char **argv)
 	free(s.last_scope);
 	json_object_put(s.per_client);
 	json_object_put(s.per_client_requests);
-	return 0;
-
- usage:
-	fi_usage(stderr);
-	return FI_EX_USAGE;
+	return rc;
 }

@@ -1,2 +1,61 @@
-#!/bin/sh
-exit 77
+#!/bin/bash
+# The daemon serves the token the issuer minted, over the CLI and over plain
+# HTTP on the socket.
+. "$(dirname "$0")/lib.sh"
+
+start_issuer issuer --lifetime 600
+client_section demo "$ISSUER_PORT" | write_conf
+start_daemon
+
+run_cli a demo
+check "crvs-token prints a token and exits 0" test "$a_rc" = 0 -a -n "$a_out"
+check "the printed token is one the issuer minted and its gateway accepts" \
+    gateway_accepts "$ISSUER_PORT" "$a_out"
+sub=$(printf '%s' "$a_out" | cut -d. -f2 | tr '_-' '/+' | base64 -d 2>/dev/null | json_field sub || true)
+check "the token's subject is the configured client id" test "$sub" = "$CLIENT_ID"
+check "exactly one upstream request for one client" test "$(issuer_stat "$ISSUER_PORT" requests)" = 1
+
+run_cli b get demo
+check "'get demo' prints the same token" test "$b_out" = "$a_out"
+run_cli h -H demo
+check "-H prints an Authorization header" test "$h_out" = "Authorization: Bearer $a_out"
+run_cli j -j demo
+check "-j prints JSON with the same access_token" \
+    test "$(printf '%s' "$j_out" | json_field access_token)" = "$a_out"
+check "-j says token_type Bearer" test "$(printf '%s' "$j_out" | json_field token_type)" = Bearer
+exp_in=$(printf '%s' "$j_out" | json_field expires_in)
+check "expires_in is close to the 600 s lifetime" test "$exp_in" -ge 590 -a "$exp_in" -le 600
+exp_at=$(printf '%s' "$j_out" | json_field expires_at)
+now=$(date +%s)
+check "expires_at is a Unix time about 600 s ahead" test $((exp_at - now)) -ge 588 -a $((exp_at - now)) -le 601
+
+curl_tok=$(curl -sf --unix-socket "$SOCK" -H 'Accept: text/plain' http://localhost/v1/clients/demo/token)
+check "curl --unix-socket with Accept: text/plain gets the token" test "$curl_tok" = "$a_out"
+code=$(curl -s -o "$T/health" -w '%{http_code}' --unix-socket "$SOCK" http://localhost/v1/health)
+check "GET /v1/health answers 200 ok" test "$code" = 200 -a "$(json_field status <"$T/health")" = ok
+curl -sf --unix-socket "$SOCK" http://localhost/v1/clients/demo >"$T/status"
+check "GET /v1/clients/demo says state valid" test "$(json_field state <"$T/status")" = valid
+check "the status never holds the token" sh -c "! grep -qF '$a_out' '$T/status'"
+curl -sf --unix-socket "$SOCK" http://localhost/v1/clients >"$T/clients"
+check "GET /v1/clients lists demo" grep -q '"name":"demo"' "$T/clients"
+curl -sf --unix-socket "$SOCK" http://localhost/metrics >"$T/metrics"
+check "/metrics has Prometheus text for demo" grep -q '^crvs_tokend_token_servable{client="demo"} 1$' "$T/metrics"
+run_cli s status
+check "'crvs-token status' shows demo valid" sh -c "printf '%s' \"\$1\" | grep -Eq '^demo +valid'" _ "$s_out"
+run_cli hl health
+check "'crvs-token health' exits 0" test "$hl_rc" = 0
+
+# Many reads, one upstream request.
+for _ in $(seq 50); do "$TOKEN" demo >/dev/null; done
+check "50 more reads cause no upstream request" test "$(issuer_stat "$ISSUER_PORT" requests)" = 1
+
+run_cli f refresh demo
+check "'refresh demo' prints a token" test "$f_rc" = 0 -a -n "$f_out"
+check "a forced refresh asks the issuer once more" test "$(issuer_stat "$ISSUER_PORT" requests)" = 2
+
+check "no token or secret in the daemon's log" \
+    sh -c "! grep -qF -e '$a_out' -e '$SECRET' '$T/tokend.log'"
+
+stop_daemon
+check "SIGTERM stops the daemon and removes its socket" test ! -e "$SOCK"
+finish

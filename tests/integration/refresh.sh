@@ -1,2 +1,32 @@
-#!/bin/sh
-exit 77
+#!/bin/bash
+# A token with a 4-second lifetime is refreshed before it expires, and no
+# request ever gets a token the gateway would refuse.
+. "$(dirname "$0")/lib.sh"
+
+start_issuer issuer --lifetime 4
+client_section demo "$ISSUER_PORT" "min_valid = 1" | write_conf
+start_daemon
+wait_for 10 "$TOKEN" demo
+
+declare -A seen=()
+samples=0 bad=0 short=0
+end=$(( $(date +%s) + 14 ))
+while [ "$(date +%s)" -lt "$end" ]; do
+	out=$("$TOKEN" -j demo) || { bad=$((bad + 1)); continue; }
+	tok=$(printf '%s' "$out" | json_field access_token)
+	left=$(printf '%s' "$out" | json_field expires_in)
+	samples=$((samples + 1))
+	[ "$left" -ge 1 ] || short=$((short + 1))
+	gateway_accepts "$ISSUER_PORT" "$tok" || bad=$((bad + 1))
+	seen[$tok]=1
+	sleep 0.1
+done
+requests=$(issuer_stat "$ISSUER_PORT" requests)
+echo "$TEST_NAME: $samples samples, ${#seen[@]} distinct tokens, $requests upstream requests"
+check "many samples were taken" test "$samples" -ge 40
+check "no sample was refused by the gateway or failed ($bad)" test "$bad" = 0
+check "no sample had less than min_valid left ($short)" test "$short" = 0
+check "the token was replaced at least 4 times in 14 s" test "${#seen[@]}" -ge 4
+check "refreshing did not hammer the issuer ($requests requests)" test "$requests" -le 60
+check "the daemon logged the refreshes" grep -q 'new token' "$T/tokend.log"
+finish

@@ -160,7 +160,7 @@ main_status_cb(evutil_socket_t fd, short what, void *arg)
  * did not change (with their tokens and timers) and freeing the rest.
  */
 static void
-main_apply(struct tokend *t, struct conf *conf)
+main_apply(struct tokend *t, struct conf *conf, int initial)
 {
 	struct client		**next;
 	struct conf_client	 *cc;
@@ -180,9 +180,8 @@ main_apply(struct tokend *t, struct conf *conf)
 			client_set_conf(next[i], cc);
 			log_debug(cc->name, "unchanged; keeping its token");
 		} else {
-			log_info(cc->name, "%s client (%s:%d)",
-			    t->conf != NULL ? "new or changed" : "configured",
-			    cc->file, cc->line);
+			log_info(cc->name, "%s (%s:%d)", initial ? "configured" :
+			    "new or changed", cc->file, cc->line);
 			next[i] = client_new(t->base, t->fetch, cc,
 			    main_client_cb, t);
 		}
@@ -223,7 +222,7 @@ main_reload(struct tokend *t)
 		    "next restart");
 	if (!t->level_forced)
 		log_set_level(conf->log_level);
-	main_apply(t, conf);
+	main_apply(t, conf, 0);
 	conf_free(t->conf);
 	t->conf = conf;
 	free(t->last_status);
@@ -366,7 +365,7 @@ main(int argc, char **argv)
 	t.status_timer = event_new(t.base, -1, EV_PERSIST, main_status_cb, &t);
 	event_add(t.status_timer, &tv);
 
-	main_apply(&t, t.conf);
+	main_apply(&t, t.conf, 1);
 	if (t.nclients == 0) {
 		log_warn(NULL, "no clients configured");
 		main_update_status(&t);

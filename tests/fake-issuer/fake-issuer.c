@@ -1,11 +1,25 @@
 /*
  * fake-issuer: a test token server that imitates the OpenCRVS token
- * endpoint (the auth service's POST /token, optionally as seen through the
- * OpenCRVS gateway at POST /auth/token), with failure modes that can be
- * switched at run time over a small control API.  It is a test harness for
- * crvs-tokend and listens on 127.0.0.1 only.
+ * endpoint (the auth service's POST /token, or POST /auth/token as seen
+ * through the OpenCRVS gateway with --gateway), with failure modes that
+ * can be switched at run time.  A test harness for crvs-tokend; it listens
+ * on 127.0.0.1 only.  See /work/shared/OPENCRVS.md for what it imitates.
  *
- * See fi_usage() and the comment above fi_control() for the interface.
+ * fake-issuer [--port N] [--port-file FILE] [--lifetime SECS]
+ *     [--client ID:SECRET]... [--gateway] [--tls CERT KEY] [--skew SECS]
+ *     [--mode MODE]
+ *
+ * Token endpoint: POST /auth/token and POST /token.  Control API (same
+ * listener, plain JSON answers):
+ *   POST /control/mode?mode=M[&status=N][&retry_after=S][&delay=S]
+ *        [&count=K][&expires_in=E]              GET /control/mode
+ *   POST /control/lifetime?seconds=N            POST /control/skew?seconds=N
+ *   GET  /control/stats                         POST /control/reset-stats
+ *   POST /control/revoke (body: the token)
+ *   POST /control/client?id=I&secret=S          (add, or change a secret)
+ *   POST /control/client?id=I&delete=1          (remove a client)
+ *   GET  /gateway/check  with Authorization: Bearer T
+ * The log (stderr) never holds a secret, a token or a query string.
  */
 
 #define _GNU_SOURCE
@@ -18,7 +32,6 @@
 #include <netinet/in.h>
 
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -46,7 +59,8 @@
 #define FI_DEFAULT_ID		"2fd153ab-86c8-45fb-990d-721140e46061"
 #define FI_DEFAULT_SECRET	"test-secret"
 #define FI_ISSUER		"opencrvs:auth-service"
-#define FI_ERROR_URI		"https://www.rfc-editor.org/rfc/rfc6749#section-5.2"
+#define FI_ERROR_URI \
+	"https://www.rfc-editor.org/rfc/rfc6749#section-5.2"
 #define FI_MAX_BODY		(64 * 1024)
 #define FI_MAX_HEADERS		(64 * 1024)
 #define FI_HUGE_SIZE		(10 * 1024 * 1024)
@@ -108,7 +122,7 @@ struct fi_src {
 
 struct fi_params {
 	int		 err_status;	/* 0 when the request parsed */
-	int		 err_hapi;	/* error in hapi's {statusCode,...} form */
+	int		 err_hapi;	/* hapi's statusCode/error/message */
 	const char	*err_code;
 	const char	*err_desc;
 	char		*v[FI_NKEYS];
@@ -170,7 +184,8 @@ struct fi_server {
 static void	fi_log_token(struct evhttp_request *, const char *,
 		    const char *);
 static void	fi_token_finish(struct fi_server *, struct evhttp_request *,
-		    struct fi_params *, const struct fi_modecfg *, const char *);
+		    struct fi_params *, const struct fi_modecfg *,
+		    const char *);
 
 static void
 fi_log(const char *fmt, ...)
@@ -204,6 +219,18 @@ fi_xstrdup(const char *s)
 	return memcpy(fi_xmalloc(n), s, n);
 }
 
+static char *
+fi_xstrndup(const char *s, size_t n)
+{
+	char *p;
+
+	if ((p = strndup(s, n)) == NULL) {
+		fi_log("out of memory");
+		abort();
+	}
+	return p;
+}
+
 /* Replace *dst with a copy of src cut to 256 bytes (NULL: clear). */
 static void
 fi_setstr(char **dst, const char *src)
@@ -211,7 +238,13 @@ fi_setstr(char **dst, const char *src)
 	free(*dst);
 	*dst = NULL;
 	if (src != NULL)
-		*dst = strndup(src, 256);
+		*dst = fi_xstrndup(src, 256);
+}
+
+static int
+fi_isspace(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 static long long
@@ -741,13 +774,14 @@ fi_send_truncated(struct fi_server *s, struct evhttp_request *req)
 	struct fi_pending *p;
 
 	memset(body, 'A', sizeof(body));
-	memcpy(body, "{\"access_token\": \"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.",
-	    55);
+	memcpy(body, "{\"access_token\": \"eyJhbGciOiJSUzI1NiIsInR5cCI6"
+	    "IkpXVCJ9.", 55);
 	memcpy(body + sizeof(body) - 26, "\", \"token_type\": \"Bearer\"}", 26);
 	fi_set_date(s, oh);
 	if (s->gateway) {
 		/* Chunked: the terminating chunk never comes. */
-		evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+		evhttp_add_header(oh, "Content-Type",
+		    "application/octet-stream");
 		evhttp_add_header(oh, "Cache-Control", "no-cache");
 		ae = evhttp_find_header(evhttp_request_get_input_headers(req),
 		    "Accept-Encoding");
@@ -823,11 +857,11 @@ fi_parse_form(const char *data, size_t len, struct fi_src *src)
 				src->bad = 1;
 			eq = memchr(p, '=', (size_t)(stop - p));
 			klen = (size_t)((eq != NULL ? eq : stop) - p);
-			raw = strndup(p, klen);
+			raw = fi_xstrndup(p, klen);
 			key = evhttp_uridecode(raw, 1, NULL);
 			free(raw);
-			raw = eq != NULL ? strndup(eq + 1, (size_t)(stop - eq - 1)) :
-			    fi_xstrdup("");
+			raw = eq == NULL ? fi_xstrdup("") :
+			    fi_xstrndup(eq + 1, (size_t)(stop - eq - 1));
 			val = evhttp_uridecode(raw, 1, &vlen);
 			free(raw);
 			if (key != NULL && val != NULL) {
@@ -859,7 +893,7 @@ fi_parse_json(const char *data, size_t len, struct fi_src *src)
 	if (o == NULL)
 		return -1;
 	for (; end < len; end++)
-		if (strchr(" \t\r\n", data[end]) == NULL) {
+		if (!fi_isspace(data[end])) {
 			json_object_put(o);
 			return -1;
 		}
@@ -956,7 +990,8 @@ fi_params_parse(struct evhttp_request *req, struct fi_params *p)
 		fi_params_error(p, 415, 1, NULL, "Unsupported Media Type");
 		goto out;
 	}
-	if (ct == FI_CT_JSON && len > 0 && fi_parse_json(data, len, &body) < 0) {
+	if (ct == FI_CT_JSON && len > 0 &&
+	    fi_parse_json(data, len, &body) < 0) {
 		fi_params_error(p, 400, 1, NULL,
 		    "Invalid request payload JSON format");
 		goto out;
@@ -975,6 +1010,7 @@ fi_params_parse(struct evhttp_request *req, struct fi_params *p)
 			break;
 		}
 	}
+ out:
 	for (k = 0; k < FI_NKEYS; k++) {
 		/* payload.x || query.x: an empty body value falls back */
 		char **from = body.v[k] != NULL && body.v[k][0] != '\0' ?
@@ -982,7 +1018,6 @@ fi_params_parse(struct evhttp_request *req, struct fi_params *p)
 		p->v[k] = *from;
 		*from = NULL;
 	}
- out:
 	fi_src_free(&body);
 	fi_src_free(&query);
 }
@@ -1103,8 +1138,7 @@ fi_issue(struct fi_server *s, struct evhttp_request *req, const char *id,
 		json_object_object_add(o, "access_token",
 		    json_object_new_string(tok));
 	json_object_object_add(o, "token_type", json_object_new_string(ttype));
-	if (m->mode == FI_EXPIRES_IN || (m->mode == FI_OPAQUE &&
-	    m->has_expires_in))
+	if (m->mode == FI_EXPIRES_IN || m->has_expires_in)
 		json_object_object_add(o, "expires_in", json_object_new_int64(
 		    m->has_expires_in ? m->expires_in : 60));
 	js = json_object_to_json_string_ext(o,
@@ -1132,7 +1166,8 @@ fi_token_finish(struct fi_server *s, struct evhttp_request *req,
 	if (p->err_status != 0) {
 		code = p->err_status;
 		if (p->err_hapi)
-			fi_send_hapi_error(s, req, code, p->err_desc, s->gateway);
+			fi_send_hapi_error(s, req, code, p->err_desc,
+			    s->gateway);
 		else
 			fi_send_oauth_error(s, req, code, p->err_code,
 			    p->err_desc);
@@ -1236,12 +1271,14 @@ fi_token(struct fi_server *s, struct evhttp_request *req)
 		s->last_status = 0;
 		(void)fi_pending_new(s, req, FI_PK_HANG);
 		fi_log_token(req, mname, "none");
+		code = -1;
 		break;
 	case FI_RESET:
 		s->last_status = 0;
 		pd = fi_pending_new(s, req, FI_PK_RESET);
 		fi_pending_arm(pd, 0);
 		fi_log_token(req, mname, "RST");
+		code = -1;
 		break;
 	case FI_SLOW:
 		pd = fi_pending_new(s, req, FI_PK_SLOW);
@@ -1250,6 +1287,7 @@ fi_token(struct fi_server *s, struct evhttp_request *req)
 		pd->mode = m;
 		pd->mode.mode = FI_OK;
 		fi_pending_arm(pd, m.delay);
+		code = -1;	/* logged when answered */
 		break;
 	case FI_STATUS:
 		code = m.status;
@@ -1270,11 +1308,10 @@ fi_token(struct fi_server *s, struct evhttp_request *req)
 		break;
 	default:
 		fi_token_finish(s, req, &p, &m, mname);
-		code = -1;
+		code = -1;	/* logged there */
 		break;
 	}
-	if (code > 0 && m.mode != FI_HANG && m.mode != FI_RESET &&
-	    m.mode != FI_SLOW) {
+	if (code > 0) {
 		s->last_status = code;
 		snprintf(st, sizeof(st), "%d", code);
 		fi_log_token(req, mname, st);
@@ -1341,7 +1378,8 @@ fi_mode_json(const struct fi_server *s)
 	json_object_object_add(o, "count", json_object_new_int64(m->count));
 	json_object_object_add(o, "expires_in", m->has_expires_in ?
 	    json_object_new_int64(m->expires_in) : NULL);
-	json_object_object_add(o, "lifetime", json_object_new_int64(s->lifetime));
+	json_object_object_add(o, "lifetime",
+	    json_object_new_int64(s->lifetime));
 	json_object_object_add(o, "skew", json_object_new_int64(s->skew));
 	json_object_object_add(o, "gateway",
 	    json_object_new_boolean(s->gateway));
@@ -1455,12 +1493,11 @@ fi_client_set(struct fi_server *s, const char *id, const char *secret)
 		if (strcmp(s->clients[i].id, id) != 0)
 			continue;
 		free(s->clients[i].secret);
-		free(s->clients[i].id);
 		if (secret == NULL) {
+			free(s->clients[i].id);
 			s->clients[i] = s->clients[--s->nclients];
 			return 0;
 		}
-		s->clients[i].id = fi_xstrdup(id);
 		s->clients[i].secret = fi_xstrdup(secret);
 		return 0;
 	}
@@ -1483,23 +1520,25 @@ fi_revoke(struct fi_server *s, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	char *body = fi_xmalloc(len + 1), *tok, **d;
+	char *body = fi_xmalloc(len + 1), *start, **d;
+	const char *tok;
 	json_object *o = NULL, *v;
 
 	evbuffer_copyout(in, body, len);
 	body[len] = '\0';
-	tok = body;
-	while (*tok == ' ' || *tok == '\t' || *tok == '\r' || *tok == '\n')
-		tok++;
-	while (len > 0 && strchr(" \t\r\n", body[len - 1]) != NULL &&
-	    body + len > tok)
+	start = body;
+	while (fi_isspace(*start))
+		start++;
+	while (len > 0 && body + len > start && fi_isspace(body[len - 1]))
 		body[--len] = '\0';
+	tok = start;
 	if (*tok == '{' && (o = json_tokener_parse(tok)) != NULL &&
 	    (json_object_object_get_ex(o, "token", &v) ||
 	    json_object_object_get_ex(o, "access_token", &v)) &&
 	    json_object_is_type(v, json_type_string))
-		tok = (char *)json_object_get_string(v);
-	if (*tok == '\0' || (!fi_is_denied(s, tok) && s->ndenied >= FI_MAX_DENIED)) {
+		tok = json_object_get_string(v);
+	if (*tok == '\0' ||
+	    (!fi_is_denied(s, tok) && s->ndenied >= FI_MAX_DENIED)) {
 		json_object_put(o);
 		free(body);
 		return -1;
@@ -1516,15 +1555,22 @@ fi_revoke(struct fi_server *s, struct evhttp_request *req)
 	return 0;
 }
 
-/*
- * Control API (test harness; same listener):
- *   GET  /control/mode, POST /control/mode?mode=M[&status=N][&retry_after=S]
- *        [&delay=S][&count=K][&expires_in=E]
- *   POST /control/lifetime?seconds=N     POST /control/skew?seconds=N
- *   GET  /control/stats                  POST /control/reset-stats
- *   POST /control/revoke (body: token)   POST /control/client?id=I&secret=S
- *   POST /control/client?id=I&delete=1
- */
+static int
+fi_is_control_path(const char *path)
+{
+	static const char *const names[] = {
+		"mode", "lifetime", "skew", "stats", "reset-stats", "revoke",
+		"client"
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(path + 9, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The control API: see the comment at the top of this file. */
 static void
 fi_control(struct fi_server *s, struct evhttp_request *req, const char *path)
 {
@@ -1535,6 +1581,7 @@ fi_control(struct fi_server *s, struct evhttp_request *req, const char *path)
 	struct evkeyvalq q;
 	struct fi_modecfg m;
 	const char *why, *id, *secret;
+	json_object *o;
 	long l;
 
 	TAILQ_INIT(&q);
@@ -1579,7 +1626,10 @@ fi_control(struct fi_server *s, struct evhttp_request *req, const char *path)
 			goto out;
 		}
 		fi_log("control: token revoked (%zu denied)", s->ndenied);
-		fi_send_json(s, req, 200, fi_stats_json(s));
+		o = json_object_new_object();
+		json_object_object_add(o, "denied",
+		    json_object_new_int64((int64_t)s->ndenied));
+		fi_send_json(s, req, 200, o);
 	} else if (strcmp(path, "/control/client") == 0 && post) {
 		id = evhttp_find_header(&q, "id");
 		secret = evhttp_find_header(&q, "secret");
@@ -1595,12 +1645,11 @@ fi_control(struct fi_server *s, struct evhttp_request *req, const char *path)
 		}
 		fi_log("control: client %.100s %s", id,
 		    secret != NULL ? "set" : "deleted");
-		fi_send_json(s, req, 200, json_object_new_object());
-	} else if (strncmp(path, "/control/", 9) == 0 &&
-	    (strcmp(path + 9, "mode") == 0 || strcmp(path + 9, "stats") == 0 ||
-	    strcmp(path + 9, "lifetime") == 0 || strcmp(path + 9, "skew") == 0 ||
-	    strcmp(path + 9, "reset-stats") == 0 ||
-	    strcmp(path + 9, "revoke") == 0 || strcmp(path + 9, "client") == 0))
+		o = json_object_new_object();
+		json_object_object_add(o, "clients",
+		    json_object_new_int64((int64_t)s->nclients));
+		fi_send_json(s, req, 200, o);
+	} else if (fi_is_control_path(path))
 		fi_send_hapi_error(s, req, 405, "Method Not Allowed", 0);
 	else
 		fi_send_hapi_error(s, req, 404, "Not Found", 0);
@@ -1707,7 +1756,8 @@ fi_usage(FILE *f)
 	int i;
 
 	fprintf(f,
-	    "usage: fake-issuer [--port N] [--port-file FILE] [--lifetime SECS]\n"
+	    "usage: fake-issuer [--port N] [--port-file FILE] "
+	    "[--lifetime SECS]\n"
 	    "           [--client ID:SECRET]... [--gateway] [--tls CERT KEY]\n"
 	    "           [--skew SECS] [--mode MODE]\n"
 	    "modes:");
@@ -1772,7 +1822,7 @@ main(int argc, char **argv)
 			if ((colon = strchr(v, ':')) == NULL || colon == v ||
 			    colon[1] == '\0')
 				goto badarg;
-			id = strndup(v, (size_t)(colon - v));
+			id = fi_xstrndup(v, (size_t)(colon - v));
 			k = fi_client_set(&s, id, colon + 1);
 			free(id);
 			if (k < 0)

@@ -35,7 +35,6 @@ struct conf_parse {
 	FILE			*fp;
 	int			 line;
 	int			 header_line;	/* line of the last [section] */
-	int			 too_long;
 	int			 others_can_read;
 	char			*section;	/* the section being read */
 	struct conf_client	*client;	/* NULL in [daemon] */
@@ -138,8 +137,7 @@ conf_client_same_source(const struct conf_client *a,
 	    a->request_format == b->request_format &&
 	    a->client_auth == b->client_auth &&
 	    conf_streq(a->scope, b->scope) &&
-	    conf_streq(a->ca_file, b->ca_file) &&
-	    a->timeout == b->timeout;
+	    conf_streq(a->ca_file, b->ca_file);
 }
 
 static int
@@ -391,6 +389,9 @@ conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
 	} else if (strcmp(key, "scope") == 0) {
 		if (*value != '\0')
 			c->scope = xstrdup(value);
+	} else if ((strcmp(key, "allow_users") == 0 ||
+	    strcmp(key, "allow_groups") == 0) && *value == '\0') {
+		/* Empty: no list, as for the other optional keys. */
 	} else if (strcmp(key, "allow_users") == 0) {
 		if (conf_parse_ids(value, 0, &ids, &c->n_allow_uids,
 		    cause) == -1)
@@ -527,25 +528,13 @@ conf_handler(void *user, const char *section, const char *key,
 	char			*cause = NULL, *tag;
 	int			 rc;
 
+	/* The section comes from conf_reader: libinih cuts long names. */
 	if (p->cause != NULL)
 		return 0;
-	if (p->too_long) {
-		p->cause = xasprintf("%s:%d: line longer than %d bytes",
-		    p->file, p->line, CONF_LINE_MAX);
-		return 0;
-	}
-	if (*section == '\0') {
+	if (p->section == NULL) {
 		p->cause = xasprintf("%s:%d: key '%s' outside of a section",
 		    p->file, p->line, key);
 		return 0;
-	}
-	if (p->section == NULL || strcmp(p->section, section) != 0) {
-		if (conf_start_section(p, section, &cause) == -1) {
-			p->cause = xasprintf("%s:%d: %s", p->file,
-			    p->header_line, cause);
-			free(cause);
-			return 0;
-		}
 	}
 	tag = xasprintf("\n%s\n", key);
 	if (strstr(p->seen, tag) != NULL) {
@@ -566,28 +555,48 @@ conf_handler(void *user, const char *section, const char *key,
 	if (rc == -1) {
 		p->cause = xasprintf("%s:%d: %s", p->file, p->line, cause);
 		free(cause);
+		return 0;
 	}
 	return 1;
 }
 
-/* libinih's line reader; counting lines here gives errors their line. */
+/*
+ * libinih's line reader. It counts lines, so that errors name them, and
+ * starts sections itself: libinih tells its handler neither where a section
+ * begins nor about sections without keys, and truncates long names.
+ * Returning NULL ends the parse (as at the end of the file).
+ */
 static char *
 conf_reader(char *buf, int size, void *arg)
 {
 	struct conf_parse	*p = arg;
+	char			*s, *end, *name, *cause = NULL;
 	size_t			 n;
-	const char		*s;
 
-	if (fgets(buf, size, p->fp) == NULL)
+	if (p->cause != NULL || fgets(buf, size, p->fp) == NULL)
 		return NULL;
 	p->line++;
 	n = strlen(buf);
-	if (n > 0 && buf[n - 1] != '\n' && !feof(p->fp))
-		p->too_long = 1;
+	if (n > 0 && buf[n - 1] != '\n' && !feof(p->fp)) {
+		p->cause = xasprintf("%s:%d: line longer than %d bytes",
+		    p->file, p->line, size - 2);
+		return NULL;
+	}
 	for (s = buf; *s == ' ' || *s == '\t'; s++)
 		;
-	if (*s == '[')
-		p->header_line = p->line;
+	if (*s != '[')
+		return buf;
+	if ((end = strchr(s, ']')) == NULL)
+		return buf;	/* libinih reports the syntax error */
+	name = xstrndup(s + 1, (size_t)(end - s - 1));
+	p->header_line = p->line;
+	if (conf_start_section(p, name, &cause) == -1) {
+		p->cause = xasprintf("%s:%d: %s", p->file, p->line, cause);
+		free(cause);
+		free(name);
+		return NULL;
+	}
+	free(name);
 	return buf;
 }
 
@@ -610,7 +619,8 @@ conf_parse_file(struct conf *conf, const char *path, char **cause)
 	ini_allow_inline_comments = 1;
 	ini_inline_comment_prefixes = (char *)";#";
 	ini_use_stack = 0;
-	ini_max_line = CONF_LINE_MAX;
+	ini_initial_alloc = CONF_LINE_MAX + 2;
+	ini_max_line = CONF_LINE_MAX + 2;	/* with "\r\n" */
 	ini_stop_on_first_error = 1;
 
 	rc = ini_parse_stream(conf_reader, &p, conf_handler, &p);
@@ -621,9 +631,6 @@ conf_parse_file(struct conf *conf, const char *path, char **cause)
 		*cause = p.cause;
 		return -1;
 	}
-	if (p.too_long)
-		return util_cause(cause, "%s:%d: line longer than %d bytes",
-		    path, p.line, CONF_LINE_MAX);
 	if (rc > 0)
 		return util_cause(cause, "%s:%d: syntax error (expected "
 		    "[section] or key = value)", path, rc);

@@ -55,24 +55,34 @@ token_b64url_decode(const char *in, size_t len, unsigned char *out)
 	return (ssize_t)n;
 }
 
-/* Reads a JSON number that is a whole count of seconds. */
+/*
+ * Reads a JSON number that is a whole count of seconds, within a range
+ * that keeps millisecond arithmetic far from overflow (year 5000).
+ */
+#define TOKEN_SECONDS_MAX	100000000000LL
+
 static int
 token_json_seconds(json_object *o, int64_t *out)
 {
 	double	d;
+	int64_t	v;
 
-	if (json_object_is_type(o, json_type_int)) {
-		*out = json_object_get_int64(o);
-		return 0;
-	}
-	if (json_object_is_type(o, json_type_double)) {
+	if (json_object_is_type(o, json_type_int))
+		v = json_object_get_int64(o);
+	else if (json_object_is_type(o, json_type_double)) {
 		d = json_object_get_double(o);
-		if (!isfinite(d) || d > 1e15 || d < -1e15)
+		if (!isfinite(d))
 			return -1;
-		*out = (int64_t)floor(d);
-		return 0;
-	}
-	return -1;
+		if (d > (double)TOKEN_SECONDS_MAX ||
+		    d < -(double)TOKEN_SECONDS_MAX)
+			return -2;
+		v = (int64_t)floor(d);
+	} else
+		return -1;
+	if (v > TOKEN_SECONDS_MAX || v < -TOKEN_SECONDS_MAX)
+		return -2;
+	*out = v;
+	return 0;
 }
 
 int
@@ -110,15 +120,17 @@ token_jwt_claims(const char *tok, size_t len, struct token_claims *claims,
 		goto out;
 	}
 	if (json_object_object_get_ex(payload, "exp", &v)) {
-		if (token_json_seconds(v, &claims->exp) == -1) {
-			rc = util_cause(cause, "JWT exp is not a number");
+		if ((n = token_json_seconds(v, &claims->exp)) < 0) {
+			rc = util_cause(cause, n == -2 ? "JWT exp is beyond any "
+			    "sane lifetime" : "JWT exp is not a number");
 			goto out;
 		}
 		claims->has_exp = 1;
 	}
 	if (json_object_object_get_ex(payload, "iat", &v)) {
-		if (token_json_seconds(v, &claims->iat) == -1) {
-			rc = util_cause(cause, "JWT iat is not a number");
+		if ((n = token_json_seconds(v, &claims->iat)) < 0) {
+			rc = util_cause(cause, n == -2 ? "JWT iat is out of "
+			    "range" : "JWT iat is not a number");
 			goto out;
 		}
 		claims->has_iat = 1;
@@ -250,7 +262,7 @@ token_parse_response(const struct token_input *in, struct token_result *res,
 	}
 	if (json_object_object_get_ex(root, "expires_in", &v) &&
 	    !json_object_is_type(v, json_type_null)) {
-		if (token_json_seconds(v, &expires_in) == -1) {
+		if (token_json_seconds(v, &expires_in) < 0) {
 			/* Some servers send it as a string. */
 			if (!json_object_is_type(v, json_type_string) ||
 			    util_parse_int(json_object_get_string(v),

@@ -746,12 +746,12 @@ START_TEST(test_client_name_42)
 END_TEST
 
 /*
- * Known daemon bug (reported, not fixed here): libinih copies a section
+ * Regression (fixed): libinih copies a section
  * name into a 50-byte buffer (MAX_SECTION), so "[client NAME]" keeps only
  * 42 characters of NAME. A valid name of 43 to 64 characters is silently
  * cut, and one longer than 64 is not refused.
  */
-START_TEST(test_bug_client_name_64)
+START_TEST(test_regression_client_name_64)
 {
 	struct conf	*conf;
 	char		*text, *name;
@@ -765,7 +765,7 @@ START_TEST(test_bug_client_name_64)
 }
 END_TEST
 
-START_TEST(test_bug_client_name_65)
+START_TEST(test_regression_client_name_65)
 {
 	char	*text, *name;
 
@@ -1108,11 +1108,11 @@ START_TEST(test_long_line)
 END_TEST
 
 /*
- * Known daemon bug (reported, not fixed here): a line longer than the
+ * Regression (fixed): a line longer than the
  * reader's buffer is read in pieces, each counted as a line, so an
  * over-long comment is reported on the line after it.
  */
-START_TEST(test_bug_long_comment_line)
+START_TEST(test_regression_long_comment_line)
 {
 	char	*text, line[5000];
 
@@ -1333,12 +1333,12 @@ START_TEST(test_same_source_reload)
 END_TEST
 
 /*
- * Known daemon bug (reported, not fixed here): conf_handler() starts a new
+ * Regression (fixed): conf_handler() starts a new
  * section only when the section name differs from the previous key's, so
  * two adjacent [client a] sections are merged into one client instead of
  * being refused as a duplicate client.
  */
-START_TEST(test_bug_duplicate_client_adjacent)
+START_TEST(test_regression_duplicate_client_adjacent)
 {
 	char	*want;
 
@@ -1350,20 +1350,20 @@ START_TEST(test_bug_duplicate_client_adjacent)
 END_TEST
 
 /*
- * Known daemon bug (reported, not fixed here): libinih calls the handler
+ * Regression (fixed): libinih calls the handler
  * only for "key = value" lines, and conf.c creates a client (and checks a
  * section's name) only from its first key. A section with no keys is never
  * seen: "[client x]" whose keys are all commented out is silently dropped
  * instead of "needs token_url", and an unknown empty section is accepted.
  */
-START_TEST(test_bug_empty_client_section)
+START_TEST(test_regression_empty_client_section)
 {
 	LOAD_ERROR(CLIENT("a") "[client x]\n# token_url = ...\n", 5,
 	    "[client x] needs token_url");
 }
 END_TEST
 
-START_TEST(test_bug_empty_unknown_section)
+START_TEST(test_regression_empty_unknown_section)
 {
 	LOAD_ERROR("[daemon]\nlog_level = info\n[clients x]\n", 3,
 	    "unknown section [clients x]");
@@ -1427,14 +1427,14 @@ conf_suite(void)
 	tcase_add_test(tc, test_same_source_reload);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("known_bugs");
+	tc = tcase_create("regressions");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_bug_duplicate_client_adjacent);
-	tcase_add_test(tc, test_bug_long_comment_line);
-	tcase_add_test(tc, test_bug_client_name_64);
-	tcase_add_test(tc, test_bug_client_name_65);
-	tcase_add_test(tc, test_bug_empty_client_section);
-	tcase_add_test(tc, test_bug_empty_unknown_section);
+	tcase_add_test(tc, test_regression_duplicate_client_adjacent);
+	tcase_add_test(tc, test_regression_long_comment_line);
+	tcase_add_test(tc, test_regression_client_name_64);
+	tcase_add_test(tc, test_regression_client_name_65);
+	tcase_add_test(tc, test_regression_empty_client_section);
+	tcase_add_test(tc, test_regression_empty_unknown_section);
 	suite_add_tcase(s, tc);
 
 	return s;

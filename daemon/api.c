@@ -229,8 +229,9 @@ static void
 api_token_common(struct api *api, struct api_request *req, struct client *c,
     int force, const char *rejected, size_t rejected_len)
 {
-	struct api_wait	*w;
-	int		 min_valid;
+	struct api_wait		*w;
+	struct client_waiter	*waiter;
+	int			 min_valid;
 
 	if ((min_valid = api_min_valid(req)) == -1) {
 		api_error(req, 400, "bad_request", "min_valid must be a whole "
@@ -241,11 +242,12 @@ api_token_common(struct api *api, struct api_request *req, struct client *c,
 	w->api = api;
 	w->req = req;
 	strncpy(w->name, client_name(c), sizeof w->name - 1);
-	w->waiter = client_get_token(c, min_valid, force, rejected,
+	waiter = client_get_token(c, min_valid, force, rejected,
 	    rejected_len, (int64_t)client_conf(c)->timeout * 1000 +
 	    API_WAIT_SLACK_MS, api_token_cb, w);
-	/* If the callback has run, w and maybe req are gone. */
-	if (w->waiter != NULL) {
+	/* NULL: the callback has run, and w and maybe req are gone. */
+	if (waiter != NULL) {
+		w->waiter = waiter;
 		req->cancel = api_wait_cancel;
 		req->cancel_arg = w;
 	}

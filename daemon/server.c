@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,6 +19,7 @@
 #include <event2/listener.h>
 
 #include "api.h"
+#include "clock.h"
 #include "log.h"
 #include "secmem.h"
 #include "server.h"
@@ -25,15 +27,45 @@
 
 #define SERVER_MAX_GROUPS	256
 
+/* Open connections of one uid. */
+struct server_uid {
+	uid_t			 uid;
+	int			 count;
+	int			 warned;
+	LIST_ENTRY(server_uid)	 entry;
+};
+
+/*
+ * One accepted connection. evhttp creates connections itself and asks
+ * server_bevcb for their bufferevent; we keep a reference to it, so that
+ * the sweep can see when evhttp has released it (its callbacks are cleared)
+ * and can cut off a connection whose request does not arrive in time.
+ */
+struct server_conn {
+	struct bufferevent	*bev;
+	evutil_socket_t		 fd;		/* -1 until the sweep saw it */
+	struct server_uid	*u;
+	int64_t			 deadline;	/* boot ms for the next request */
+	TAILQ_ENTRY(server_conn) entry;
+};
+
 struct server {
 	struct event_base	*base;
 	struct api		*api;
 	struct evhttp		*http;
 	struct evconnlistener	*listener;
 	struct event		*resume;	/* accept again after EMFILE */
+	struct event		*sweep;		/* looks at connections */
+	struct event		*periodic;	/* runs the sweep every second */
 	char			*path;		/* unlinked at exit; NULL if
 						   systemd owns it */
 	struct server_limits	 limits;
+	int			 nconns;
+	int			 paused;	/* at max_connections */
+	struct server_conn	**by_fd;
+	size_t			 nfds;
+	TAILQ_HEAD(, server_conn) conns;
+	LIST_HEAD(, server_uid)	 uids;
 };
 
 /* One request from the time it is read until it is answered. */
@@ -51,7 +83,7 @@ void
 server_default_limits(struct server_limits *l)
 {
 	l->max_connections = 4096;
-	l->max_per_uid = 256;
+	l->max_per_uid = 512;
 	l->timeout = 10;
 	l->max_header_bytes = 8192;
 	l->max_body_bytes = 70 * 1024;
@@ -154,6 +186,160 @@ server_peer(struct evhttp_request *req, struct server_call *call)
 	return 0;
 }
 
+static struct server_conn *
+server_conn_of(struct server *s, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent	*bev;
+	evutil_socket_t		 fd;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) < 0 || (size_t)fd >= s->nfds ||
+	    s->by_fd[fd] == NULL || s->by_fd[fd]->bev != bev)
+		return NULL;
+	return s->by_fd[fd];
+}
+
+static struct server_uid *
+server_uid_get(struct server *s, uid_t uid)
+{
+	struct server_uid	*u;
+
+	LIST_FOREACH(u, &s->uids, entry) {
+		if (u->uid == uid)
+			return u;
+	}
+	u = xcalloc(1, sizeof *u);
+	u->uid = uid;
+	LIST_INSERT_HEAD(&s->uids, u, entry);
+	return u;
+}
+
+static void
+server_conn_free(struct server *s, struct server_conn *conn)
+{
+	TAILQ_REMOVE(&s->conns, conn, entry);
+	if (conn->fd >= 0 && s->by_fd[conn->fd] == conn)
+		s->by_fd[conn->fd] = NULL;
+	if (conn->u != NULL && --conn->u->count == 0) {
+		LIST_REMOVE(conn->u, entry);
+		free(conn->u);
+	}
+	bufferevent_decref(conn->bev);
+	free(conn);
+	s->nconns--;
+}
+
+/* A connection seen for the first time: who is it, and is it one too many? */
+static void
+server_conn_admit(struct server *s, struct server_conn *conn,
+    evutil_socket_t fd)
+{
+	struct ucred	cred;
+	socklen_t	len = sizeof cred;
+	size_t		n;
+
+	if ((size_t)fd >= s->nfds) {
+		n = s->nfds ? s->nfds : 256;
+		while (n <= (size_t)fd)
+			n *= 2;
+		s->by_fd = xreallocarray(s->by_fd, n, sizeof *s->by_fd);
+		memset(s->by_fd + s->nfds, 0, (n - s->nfds) * sizeof *s->by_fd);
+		s->nfds = n;
+	}
+	conn->fd = fd;
+	s->by_fd[fd] = conn;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    len != sizeof cred) {
+		log_warn(NULL, "closing a connection whose peer credentials "
+		    "cannot be read");
+		shutdown(fd, SHUT_RDWR);
+		return;
+	}
+	conn->u = server_uid_get(s, cred.uid);
+	if (++conn->u->count > s->limits.max_per_uid) {
+		if (!conn->u->warned)
+			log_warn(NULL, "uid %lu (pid %ld) has more than %d "
+			    "connections open; closing new ones",
+			    (unsigned long)cred.uid, (long)cred.pid,
+			    s->limits.max_per_uid);
+		conn->u->warned = 1;
+		api_count_connection(s->api, 1);
+		shutdown(fd, SHUT_RDWR);
+	} else if (conn->u->count <= s->limits.max_per_uid / 2)
+		conn->u->warned = 0;
+}
+
+/*
+ * Runs every second and after new connections: forgets the connections
+ * evhttp has released, admits new ones, and cuts off those whose request
+ * has not arrived within the timeout (evhttp's own timer restarts at every
+ * byte, so one byte a second would keep a connection forever).
+ */
+static void
+server_sweep_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct server		*s = arg;
+	struct server_conn	*conn, *next;
+	bufferevent_event_cb	 errcb;
+	evutil_socket_t		 fd;
+	int64_t			 now = clock_boot_ms();
+
+	for (conn = TAILQ_FIRST(&s->conns); conn != NULL; conn = next) {
+		next = TAILQ_NEXT(conn, entry);
+		bufferevent_getcb(conn->bev, NULL, NULL, &errcb, NULL);
+		if (errcb == NULL) {
+			server_conn_free(s, conn);	/* released by evhttp */
+			continue;
+		}
+		if (conn->fd < 0) {
+			if ((fd = bufferevent_getfd(conn->bev)) >= 0)
+				server_conn_admit(s, conn, fd);
+			continue;
+		}
+		if (now > conn->deadline) {
+			log_debug(NULL, "closing a connection of uid %lu: no "
+			    "complete request within %d s", conn->u != NULL ?
+			    (unsigned long)conn->u->uid : 0UL,
+			    s->limits.timeout);
+			shutdown(conn->fd, SHUT_RDWR);
+			conn->deadline = INT64_MAX;
+		}
+	}
+	if (s->paused && s->nconns < s->limits.max_connections) {
+		s->paused = 0;
+		evconnlistener_enable(s->listener);
+		log_info(NULL, "accepting connections again (%d open)",
+		    s->nconns);
+	}
+}
+
+static struct bufferevent *
+server_bevcb(struct event_base *base, void *arg)
+{
+	struct server		*s = arg;
+	struct server_conn	*conn = xcalloc(1, sizeof *conn);
+	struct timeval		 now = { 0, 0 };
+
+	/* No BEV_OPT_CLOSE_ON_FREE: evhttp closes the socket itself. */
+	if ((conn->bev = bufferevent_socket_new(base, -1, 0)) == NULL)
+		fatal("cannot create a bufferevent");
+	bufferevent_incref(conn->bev);
+	conn->fd = -1;
+	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
+	TAILQ_INSERT_TAIL(&s->conns, conn, entry);
+	/* The descriptor is set after we return: admit it from the loop. */
+	event_add(s->sweep, &now);
+	if (++s->nconns >= s->limits.max_connections && !s->paused) {
+		s->paused = 1;
+		evconnlistener_disable(s->listener);
+		log_warn(NULL, "%d connections open; not accepting more until "
+		    "some close", s->nconns);
+	}
+	return conn->bev;
+}
+
 static void	server_reply_const(struct server_call *, int, const char *);
 
 static void
@@ -166,7 +352,12 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 	size_t			 blen = evbuffer_get_length(in);
 	char			*decoded;
+	struct server_conn	*conn;
 
+	/* The next request on this connection has its own time to arrive. */
+	if ((conn = server_conn_of(s, req)) != NULL)
+		conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout *
+		    1000 * 2;
 	call->server = s;
 	call->req = req;
 	call->api.reply = server_reply_cb;
@@ -328,9 +519,12 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
     mode_t mode, gid_t gid, char **cause)
 {
 	struct server	*s = xcalloc(1, sizeof *s);
+	struct timeval	 second = { 1, 0 };
 
 	s->base = base;
 	s->api = api;
+	TAILQ_INIT(&s->conns);
+	LIST_INIT(&s->uids);
 	server_default_limits(&s->limits);
 	if (fd < 0) {
 		if ((fd = server_listen(path, mode, gid, cause)) == -1) {
@@ -351,6 +545,10 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	if (evhttp_bind_listener(s->http, s->listener) == NULL)
 		fatal("evhttp_bind_listener failed");
 	evhttp_set_gencb(s->http, server_request_cb, s);
+	evhttp_set_bevcb(s->http, server_bevcb, s);
+	s->sweep = event_new(base, -1, 0, server_sweep_cb, s);
+	s->periodic = event_new(base, -1, EV_PERSIST, server_sweep_cb, s);
+	event_add(s->periodic, &second);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
 	server_set_limits(s, &s->limits);
@@ -369,13 +567,21 @@ server_set_limits(struct server *s, const struct server_limits *l)
 void
 server_free(struct server *s)
 {
+	struct server_conn	*conn;
+
 	if (s == NULL)
 		return;
-	/* evhttp_free frees the bound listener (and closes the socket). */
+	/* evhttp_free frees the bound listener (and closes the socket) and
+	 * releases every connection. */
 	evhttp_free(s->http);
+	while ((conn = TAILQ_FIRST(&s->conns)) != NULL)
+		server_conn_free(s, conn);
 	event_free(s->resume);
+	event_free(s->sweep);
+	event_free(s->periodic);
 	if (s->path != NULL)
 		unlink(s->path);
 	free(s->path);
+	free(s->by_fd);
 	free(s);
 }

@@ -57,5 +57,6 @@ check "no token or secret in the daemon's log" \
     sh -c "! grep -qF -e '$a_out' -e '$SECRET' '$T/tokend.log'"
 
 stop_daemon
-check "SIGTERM stops the daemon and removes its socket" test ! -e "$SOCK"
+check "SIGTERM stops the daemon cleanly (exit $DAEMON_RC)" test "$DAEMON_RC" = 0
+check "SIGTERM removes the socket" test ! -e "$SOCK"
 finish

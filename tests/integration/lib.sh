@@ -123,17 +123,22 @@ client_section() {
 	    "$1" "$2" "$CLIENT_ID" "$T/$1.secret" "${3:-}"
 }
 
+# TOKEND_WRAPPER (e.g. "valgrind -q --error-exitcode=99") runs the daemon
+# under a checker; a checker's complaints land in tokend.log.
 start_daemon() {
-	"$TOKEND" -c "$T/tokend.conf" "$@" >>"$T/tokend.log" 2>&1 &
+	# shellcheck disable=SC2086
+	${TOKEND_WRAPPER:-} "$TOKEND" -c "$T/tokend.conf" "$@" >>"$T/tokend.log" 2>&1 &
 	DAEMON_PID=$!
 	PIDS+=("$DAEMON_PID")
 	wait_for 10 test -S "$SOCK" || { echo "crvs-tokend did not start"; cat "$T/tokend.log"; exit 1; }
 }
 
+# stop_daemon: SIGTERM, then the daemon's exit status in DAEMON_RC.
 stop_daemon() {
 	kill -TERM "$DAEMON_PID" 2>/dev/null || true
-	wait_for 10 sh -c "! kill -0 $DAEMON_PID" || kill -KILL "$DAEMON_PID"
-	wait "$DAEMON_PID" 2>/dev/null || true
+	wait_for 20 sh -c "! kill -0 $DAEMON_PID" || kill -KILL "$DAEMON_PID"
+	DAEMON_RC=0
+	wait "$DAEMON_PID" 2>/dev/null || DAEMON_RC=$?
 }
 
 daemon_alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }

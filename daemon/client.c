@@ -24,6 +24,7 @@ struct client_waiter {
 	struct client			*client;
 	TAILQ_ENTRY(client_waiter)	 entry;
 	int				 min_valid;	/* seconds */
+	int				 force;		/* wants a new token */
 	struct event			*timeout;
 	client_token_cb			 cb;
 	void				*arg;
@@ -185,7 +186,11 @@ client_waiter_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	free(msg);
 }
 
-/* Answers every waiter: with the token if it is good enough, else why not. */
+/*
+ * Answers every waiter: with the token if it is good enough, else why not.
+ * why is the failure that ended the fetch, or NULL after a success; a
+ * waiter that forced a refresh is not given the old token after a failure.
+ */
 static void
 client_wake(struct client *c, const char *why)
 {
@@ -193,20 +198,21 @@ client_wake(struct client *c, const char *why)
 	client_token_cb		 cb;
 	void			*arg;
 	char			*msg;
-	int			 min;
+	int			 min, force;
 
 	while ((w = TAILQ_FIRST(&c->waiters)) != NULL) {
 		cb = w->cb;
 		arg = w->arg;
 		min = w->min_valid;
+		force = w->force;
 		client_waiter_free(w);
-		if (client_servable_for(c, min)) {
+		if (client_servable_for(c, min) && (why == NULL || !force)) {
 			client_answer(c, cb, arg);
 			continue;
 		}
 		if (why != NULL)
-			msg = xasprintf("no valid token for %s: %s", c->name,
-			    why);
+			msg = xasprintf("%s for %s: %s", force ? "no new token" :
+			    "no valid token", c->name, why);
 		else
 			msg = xasprintf("no token for %s with %d s of validity "
 			    "left: the issuer's tokens live %lld s", c->name,
@@ -460,6 +466,7 @@ client_get_token(struct client *c, int min_valid, int force,
 	w = xcalloc(1, sizeof *w);
 	w->client = c;
 	w->min_valid = min_valid;
+	w->force = force;
 	w->cb = cb;
 	w->arg = arg;
 	w->timeout = evtimer_new(c->base, client_waiter_timeout_cb, w);

@@ -471,6 +471,36 @@ server_clear_stale(const char *path, char **cause)
 	return 0;
 }
 
+/*
+ * The socket's directory: created when missing so that only the daemon's
+ * user and the socket group can enter it.
+ */
+static int
+server_make_dir(const char *path, gid_t gid, char **cause)
+{
+	char		*copy = xstrdup(path), *slash;
+	struct stat	 st;
+	int		 rc = 0;
+
+	if ((slash = strrchr(copy, '/')) != NULL && slash != copy) {
+		*slash = '\0';
+		if (stat(copy, &st) == -1 && errno == ENOENT) {
+			if (mkdir(copy, 0750) == -1 ||
+			    (gid != (gid_t)-1 && chown(copy, (uid_t)-1,
+			    gid) == -1))
+				rc = util_cause(cause, "cannot create %s: %s",
+				    copy, strerror(errno));
+			else
+				log_info(NULL, "created %s (mode 0750)", copy);
+		} else if (stat(copy, &st) == 0 && (st.st_mode & S_IWOTH) &&
+		    !(st.st_mode & S_ISVTX))
+			log_warn(NULL, "%s is writable by anyone: another user "
+			    "could replace the socket", copy);
+	}
+	free(copy);
+	return rc;
+}
+
 static int
 server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
 {
@@ -481,7 +511,8 @@ server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
 	if (strlen(path) >= sizeof sun.sun_path)
 		return util_cause(cause, "socket path %s is too long", path);
 	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
-	if (server_clear_stale(path, cause) == -1)
+	if (server_make_dir(path, gid, cause) == -1 ||
+	    server_clear_stale(path, cause) == -1)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)

@@ -42,6 +42,14 @@ struct conf_parse {
 	char			*cause;
 };
 
+static int	conf_check_only;
+
+void
+conf_set_check_only(int on)
+{
+	conf_check_only = on;
+}
+
 struct conf *
 conf_new(void)
 {
@@ -336,6 +344,12 @@ conf_set_secret(struct conf_parse *p, struct conf_client *c, const char *key,
 			return util_cause(cause, "invalid credential name '%s'",
 			    value);
 		dir = getenv("CREDENTIALS_DIRECTORY");
+		if ((dir == NULL || *dir == '\0') && conf_check_only) {
+			c->secret = secmem_strdup("-");
+			c->secret_source = xasprintf("credential %s (not read: "
+			    "$CREDENTIALS_DIRECTORY is not set)", value);
+			return 0;
+		}
 		if (dir == NULL || *dir == '\0')
 			return util_cause(cause, "client_secret_credential "
 			    "needs $CREDENTIALS_DIRECTORY (systemd's "

@@ -62,6 +62,11 @@ struct conf {
  * cause.
  */
 struct conf	*conf_load(const char *path, char **cause);
+/*
+ * For --check-config outside the service: a client_secret_credential is
+ * checked by name only when $CREDENTIALS_DIRECTORY is not set.
+ */
+void		 conf_set_check_only(int);
 /* Parses one file into conf (for tests and for conf_load). */
 int		 conf_parse_file(struct conf *, const char *path, char **cause);
 struct conf	*conf_new(void);

@@ -32,6 +32,7 @@
 #endif
 #define MAIN_DEFAULT_CONF	SYSCONFDIR "/crvs-tokend/crvs-tokend.conf"
 #define MAIN_STATUS_INTERVAL	10
+#define MAIN_READY_MAX		60	/* seconds; systemd's start timeout is 90 */
 
 struct tokend {
 	struct event_base	*base;
@@ -44,7 +45,9 @@ struct tokend {
 	int			 ready;
 	int			 level_forced;	/* -l given */
 	struct event		*status_timer;
+	struct event		*ready_timer;
 	char			*last_status;
+	char			*reload_error;	/* until the next good reload */
 };
 
 static void
@@ -102,6 +105,9 @@ main_status_line(struct tokend *t)
 		if (n >= 0 && (next == -1 || n < next))
 			next = n;
 	}
+	if (t->reload_error != NULL)
+		return xasprintf("reload failed, running the previous "
+		    "configuration: %s", t->reload_error);
 	if (t->nclients == 0)
 		return xstrdup("no clients configured");
 	if (bad != NULL)
@@ -117,8 +123,13 @@ main_status_line(struct tokend *t)
 	    t->nclients, t->nclients == 1 ? "" : "s", valid, dur);
 }
 
+/*
+ * READY=1 once every client has its first token or has failed its first
+ * attempt; force: at MAIN_READY_MAX whatever is still in flight, so that a
+ * hanging issuer does not hold the boot (or systemd's start timeout).
+ */
 static void
-main_update_status(struct tokend *t)
+main_check_ready(struct tokend *t, int force)
 {
 	char	*line = main_status_line(t);
 	size_t	 i;
@@ -128,7 +139,7 @@ main_update_status(struct tokend *t)
 			if (!client_attempted(t->clients[i]))
 				break;
 		}
-		if (i == t->nclients) {
+		if (i == t->nclients || force) {
 			t->ready = 1;
 			notify_ready(line);
 			log_info(NULL, "ready: %s", line);
@@ -144,6 +155,12 @@ main_update_status(struct tokend *t)
 }
 
 static void
+main_update_status(struct tokend *t)
+{
+	main_check_ready(t, 0);
+}
+
+static void
 main_client_cb(void *arg, struct client *c)
 {
 	main_update_status(arg);
@@ -153,6 +170,17 @@ static void
 main_status_cb(evutil_socket_t fd, short what, void *arg)
 {
 	main_update_status(arg);
+}
+
+static void
+main_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tokend	*t = arg;
+
+	if (!t->ready)
+		log_warn(NULL, "still waiting for the issuer after %d s; "
+		    "telling systemd we are ready anyway", MAIN_READY_MAX);
+	main_check_ready(t, 1);
 }
 
 /*
@@ -210,9 +238,11 @@ main_reload(struct tokend *t)
 	if ((conf = conf_load(t->conf->path, &cause)) == NULL) {
 		log_error(NULL, "reload failed, keeping the running "
 		    "configuration: %s", cause);
-		free(cause);
-		notify_ready("reload failed; running the previous "
-		    "configuration (see the log)");
+		free(t->reload_error);
+		t->reload_error = cause;
+		free(t->last_status);
+		t->last_status = main_status_line(t);
+		notify_ready(t->last_status);
 		return;
 	}
 	if (strcmp(conf->socket_path, t->conf->socket_path) != 0 ||
@@ -222,6 +252,8 @@ main_reload(struct tokend *t)
 		    "next restart");
 	if (!t->level_forced)
 		log_set_level(conf->log_level);
+	free(t->reload_error);
+	t->reload_error = NULL;
 	main_apply(t, conf, 0);
 	conf_free(t->conf);
 	t->conf = conf;
@@ -320,6 +352,7 @@ main(int argc, char **argv)
 	}
 	main_harden();
 	log_init(level != -1 ? level : LOG_INFO);
+	conf_set_check_only(check);
 	if ((t.conf = conf_load(path, &cause)) == NULL) {
 		if (check)
 			fprintf(stderr, "crvs-tokend: %s\n", cause);
@@ -331,6 +364,13 @@ main(int argc, char **argv)
 	if (check) {
 		printf("%s: OK, %zu client%s\n", path, t.conf->nclients,
 		    t.conf->nclients == 1 ? "" : "s");
+		for (i = 0; i < t.conf->nclients; i++) {
+			if (strstr(t.conf->clients[i]->secret_source,
+			    "not read") != NULL)
+				printf("  [client %s]: secret from %s\n",
+				    t.conf->clients[i]->name,
+				    t.conf->clients[i]->secret_source);
+		}
 		conf_free(t.conf);
 		return 0;
 	}
@@ -364,6 +404,9 @@ main(int argc, char **argv)
 	notify_init(t.base);
 	t.status_timer = event_new(t.base, -1, EV_PERSIST, main_status_cb, &t);
 	event_add(t.status_timer, &tv);
+	tv.tv_sec = MAIN_READY_MAX;
+	t.ready_timer = evtimer_new(t.base, main_ready_cb, &t);
+	event_add(t.ready_timer, &tv);
 
 	main_apply(&t, t.conf, 1);
 	if (t.nclients == 0) {
@@ -379,6 +422,7 @@ main(int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(t.status_timer);
+	event_free(t.ready_timer);
 	notify_fini();
 	server_free(t.server);
 	api_free(t.api);
@@ -387,6 +431,7 @@ main(int argc, char **argv)
 	curl_global_cleanup();
 	conf_free(t.conf);
 	free(t.last_status);
+	free(t.reload_error);
 	log_info(NULL, "stopped");
 	return 0;
 }

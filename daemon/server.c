@@ -505,6 +505,7 @@ static int
 server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
 {
 	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	struct stat		 st;
 	mode_t			 old;
 	int			 fd, saved;
 
@@ -527,8 +528,10 @@ server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
 		    strerror(saved));
 	}
 	umask(old);
-	if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) == -1) ||
-	    chmod(path, mode) == -1) {
+	/* chown only when needed: under systemd the group is already right
+	 * and the unit's system call filter may forbid chown. */
+	if ((gid != (gid_t)-1 && (stat(path, &st) == -1 || st.st_gid != gid) &&
+	    chown(path, (uid_t)-1, gid) == -1) || chmod(path, mode) == -1) {
 		saved = errno;
 		unlink(path);
 		close(fd);

@@ -361,7 +361,7 @@ print_status(const struct answer *a, int one)
 	json_object	*o, *arr;
 	size_t		 i;
 
-	if ((o = json_tokener_parse(a->body)) == NULL)
+	if (a->body == NULL || (o = json_tokener_parse(a->body)) == NULL)
 		return fail(EX_PROTOCOL, "bad status answer from crvs-tokend");
 	printf("%-20s %-11s %8s %10s %9s %8s  %s\n", "CLIENT", "STATE",
 	    "EXPIRES", "REFRESH", "REFRESHES", "FAILURES", "LAST ERROR");
@@ -373,6 +373,28 @@ print_status(const struct answer *a, int one)
 	}
 	json_object_put(o);
 	return 0;
+}
+
+/* "ok", or "unavailable: NAME, NAME". */
+static void
+print_health(const struct answer *a)
+{
+	json_object	*o, *arr;
+	size_t		 i;
+
+	if (a->status == 200) {
+		printf("ok\n");
+		return;
+	}
+	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
+	printf("unavailable");
+	if (o != NULL && json_object_object_get_ex(o, "unavailable", &arr)) {
+		for (i = 0; i < json_object_array_length(arr); i++)
+			printf("%s%s", i ? ", " : ": ", json_object_get_string(
+			    json_object_array_get_idx(arr, i)));
+	}
+	printf("\n");
+	json_object_put(o);
 }
 
 int
@@ -482,10 +504,9 @@ main(int argc, char **argv)
 			return rc;
 		if (strcmp(cmd, "health") == 0) {
 			if (json)
-				fputs(a.body ? a.body : "", stdout);
+				printf("%s\n", a.body ? a.body : "");
 			else
-				printf("%s\n", a.status == 200 ? "ok" :
-				    a.body ? a.body : "unavailable");
+				print_health(&a);
 			rc = a.status == 200 ? 0 : a.status == 503 ?
 			    EX_TEMPFAIL : error_exit(&a, NULL);
 		} else if (a.status != 200)

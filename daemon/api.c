@@ -425,10 +425,15 @@ api_get_metrics(struct api *api, struct api_request *req, struct client *c)
 	    "# HELP crvs_tokend_denied_total Requests refused by access "
 	    "control.\n"
 	    "# TYPE crvs_tokend_denied_total counter\n"
-	    "crvs_tokend_denied_total %llu\n",
+	    "crvs_tokend_denied_total %llu\n"
+	    "# HELP crvs_tokend_connections_refused_total Connections closed "
+	    "for passing the per-uid limit.\n"
+	    "# TYPE crvs_tokend_connections_refused_total counter\n"
+	    "crvs_tokend_connections_refused_total %llu\n",
 	    (unsigned long long)api->requests,
 	    (unsigned long long)api->tokens_served,
-	    (unsigned long long)api->denied);
+	    (unsigned long long)api->denied,
+	    (unsigned long long)api->connections_rejected);
 	secbuf_appends(&b, line);
 	free(line);
 	req->reply(req->ctx, 200, "text/plain; version=0.0.4", b.data, b.len);

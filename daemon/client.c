@@ -109,7 +109,7 @@ client_drop_token(struct client *c)
 	secmem_free(c->token);
 	c->token = NULL;
 	c->token_len = 0;
-	c->expires = c->obtained = c->lifetime = 0;
+	c->expires = c->obtained = 0;	/* lifetime: what the issuer gives */
 }
 
 /* Milliseconds the token has left, or -1 when there is none to serve. */
@@ -451,6 +451,15 @@ client_get_token(struct client *c, int min_valid, int force,
 	}
 	if (!force && client_servable_for(c, min_valid)) {
 		client_answer(c, cb, arg);
+		return NULL;
+	}
+	/* The issuer's tokens do not live that long: a fetch cannot help. */
+	if (c->lifetime > 0 && (int64_t)min_valid * 1000 >= c->lifetime) {
+		msg = xasprintf("no token for %s with %d s of validity left: "
+		    "the issuer's tokens live %lld s", c->name, min_valid,
+		    (long long)(c->lifetime / 1000));
+		cb(arg, NULL, 503, msg);
+		free(msg);
 		return NULL;
 	}
 	/* Backing off after failures: do not hammer the issuer. */

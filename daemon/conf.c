@@ -36,6 +36,7 @@ struct conf_parse {
 	int			 line;
 	int			 header_line;	/* line of the last [section] */
 	int			 others_can_read;
+	int			 dropin;	/* a clients.d file */
 	char			*section;	/* the section being read */
 	struct conf_client	*client;	/* NULL in [daemon] */
 	char			*seen;		/* keys of this section, "\n"-joined */
@@ -328,8 +329,10 @@ conf_set_secret(struct conf_parse *p, struct conf_client *c, const char *key,
 	if (strcmp(key, "client_secret") == 0) {
 		if (p->others_can_read)
 			return util_cause(cause, "client_secret is inline in a "
-			    "file that others can read; chmod o-r %s or use "
-			    "client_secret_file", p->file);
+			    "file that group or others can read (consumers are "
+			    "often in the daemon's group); chmod 600 %s or use "
+			    "client_secret_file or client_secret_credential",
+			    p->file);
 		c->secret = secmem_strdup(value);
 		c->secret_source = xstrdup("inline");
 	} else if (strcmp(key, "client_secret_file") == 0) {
@@ -503,8 +506,13 @@ conf_start_section(struct conf_parse *p, const char *section, char **cause)
 	free(p->seen);
 	p->seen = xstrdup("\n");
 	p->client = NULL;
-	if (strcmp(section, "daemon") == 0)
+	if (strcmp(section, "daemon") == 0) {
+		if (p->dropin)
+			return util_cause(cause, "[daemon] belongs in the main "
+			    "configuration file; clients.d holds [client NAME] "
+			    "sections");
 		return 0;
+	}
 	if (strncmp(section, "client ", 7) != 0)
 		return util_cause(cause, "unknown section [%s]; expected "
 		    "[daemon] or [client NAME]", section);
@@ -614,19 +622,20 @@ conf_reader(char *buf, int size, void *arg)
 	return buf;
 }
 
-int
-conf_parse_file(struct conf *conf, const char *path, char **cause)
+static int
+conf_parse(struct conf *conf, const char *path, int dropin, char **cause)
 {
 	struct conf_parse	 p = { 0 };
 	struct stat		 st;
 	int			 rc;
 
 	p.conf = conf;
+	p.dropin = dropin;
 	p.file = path;
 	if ((p.fp = fopen(path, "re")) == NULL)
 		return util_cause(cause, "%s: %s", path, strerror(errno));
 	if (fstat(fileno(p.fp), &st) == 0)
-		p.others_can_read = (st.st_mode & S_IROTH) != 0;
+		p.others_can_read = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 
 	/* Debian's libinih takes its settings at run time. */
 	ini_allow_multiline = 0;
@@ -651,6 +660,12 @@ conf_parse_file(struct conf *conf, const char *path, char **cause)
 	if (rc < 0)
 		return util_cause(cause, "%s: cannot parse", path);
 	return 0;
+}
+
+int
+conf_parse_file(struct conf *conf, const char *path, char **cause)
+{
+	return conf_parse(conf, path, 0, cause);
 }
 
 int
@@ -715,7 +730,7 @@ conf_load(const char *path, char **cause)
 	for (i = 0; i < n; i++) {
 		if (rc == 0) {
 			file = xasprintf("%s/%s", dir, list[i]->d_name);
-			rc = conf_parse_file(conf, file, cause);
+			rc = conf_parse(conf, file, 1, cause);
 			free(file);
 		}
 		free(list[i]);

@@ -394,8 +394,12 @@ main(int argc, char **argv)
 	    t.conf->socket_mode, t.conf->socket_gid, &cause);
 	if (t.server == NULL)
 		fatal("%s", cause);
-	log_info(NULL, "crvs-tokend %s listening on %s%s", PACKAGE_VERSION,
-	    t.conf->socket_path, fd >= 0 ? " (socket from systemd)" : "");
+	if (fd >= 0)
+		log_info(NULL, "crvs-tokend %s listening on the socket from "
+		    "systemd", PACKAGE_VERSION);
+	else
+		log_info(NULL, "crvs-tokend %s listening on %s",
+		    PACKAGE_VERSION, t.conf->socket_path);
 
 	for (i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(t.base, signo[i], main_signal_cb, &t);

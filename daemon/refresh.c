@@ -30,6 +30,12 @@ refresh_delay(int64_t lifetime_ms, int margin_s, int min_valid_s, double rnd)
 		margin = floor_ms;
 	delay = lifetime_ms - margin - (int64_t)(rnd * REFRESH_JITTER *
 	    (double)margin);
+	/*
+	 * A margin as long as the lifetime cannot be met: refresh after a
+	 * tenth of it rather than in a loop.
+	 */
+	if (delay < lifetime_ms / 10)
+		delay = lifetime_ms / 10;
 	if (delay < REFRESH_MIN_DELAY_MS)
 		delay = REFRESH_MIN_DELAY_MS;
 	return delay;

@@ -25,7 +25,8 @@ const char *refresh_error_name(enum refresh_error);
  * Milliseconds from the moment a token was obtained (the request was sent)
  * to its proactive refresh. margin_s is refresh_margin (-1: a third of the
  * lifetime); the refresh also happens early enough that the token is still
- * servable (min_valid_s left) for a second after it. rnd is in [0, 1).
+ * servable (min_valid_s left) for a second after it, but never before a
+ * tenth of the lifetime has passed. rnd is in [0, 1).
  */
 int64_t	refresh_delay(int64_t lifetime_ms, int margin_s, int min_valid_s,
 	    double rnd);

@@ -583,8 +583,10 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	s->sweep = event_new(base, -1, 0, server_sweep_cb, s);
 	s->periodic = event_new(base, -1, EV_PERSIST, server_sweep_cb, s);
 	event_add(s->periodic, &second);
+	/* Methods libevent knows all get a JSON answer from api.c. */
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
 	server_set_limits(s, &s->limits);
 	return s;
 }

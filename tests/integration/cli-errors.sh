@@ -62,6 +62,9 @@ check "--min-valid beyond the limit: exit 64" test "$mv_rc" = 64
 run_cli lm -m 3000 -t 5 demo
 check "a min_valid that no token can meet: exit 75" test "$lm_rc" = 75
 check "... and the message explains the lifetime" sh -c "printf '%s' \"\$1\" | grep -q 'tokens live'" _ "$lm_err"
+before=$(issuer_stat "$ISSUER_PORT" requests)
+for _ in 1 2 3; do "$TOKEN" -m 3000 demo >/dev/null 2>&1 || true; done
+check "... and asking again does not load the issuer" test "$(issuer_stat "$ISSUER_PORT" requests)" = "$before"
 
 check "the daemon is still running" daemon_alive
 finish

@@ -1060,11 +1060,14 @@ START_TEST(test_inline_secret)
 	    "client_secret = " SECRET_MARK "-inline#;x\n";
 	char		*want, *cause;
 
-	want = xasprintf("client_secret is inline in a file that others can "
-	    "read; chmod o-r %s/%s", tdir, MAIN_CONF);
+	want = xasprintf("client_secret is inline in a file that group or "
+	    "others can read (consumers are often in the daemon's group); "
+	    "chmod 600 %s/%s", tdir, MAIN_CONF);
 	LOAD_ERROR_MODE(text, 0644, 4, want);
 	free(want);
-	LOAD_ERROR_MODE(text, 0604, 4, "others can read");
+	LOAD_ERROR_MODE(text, 0604, 4, "group or others can read");
+	/* The daemon's group is often the consumers' group too. */
+	LOAD_ERROR_MODE(text, 0640, 4, "group or others can read");
 
 	conf = load_mode(text, 0600, &cause);
 	ck_assert_msg(conf != NULL, "refused: %s", cause);

@@ -36,12 +36,12 @@ START_TEST(test_delay_explicit_margin)
 {
 	ck_assert_int_eq(refresh_delay(LIFE, 120, 30, 0.0), 480000);
 	ck_assert_int_eq(refresh_delay(LIFE, 300, 30, 0.0), 300000);
-	ck_assert_int_eq(refresh_delay(LIFE, 590, 30, 0.0), 10000);
-	/* A margin of the whole lifetime or more: as soon as allowed. */
-	ck_assert_int_eq(refresh_delay(LIFE, 600, 30, 0.0),
-	    REFRESH_MIN_DELAY_MS);
-	ck_assert_int_eq(refresh_delay(LIFE, 900, 30, 0.5),
-	    REFRESH_MIN_DELAY_MS);
+	ck_assert_int_eq(refresh_delay(LIFE, 500, 30, 0.0), 100000);
+	/* A margin that leaves less than a tenth of the lifetime (or none):
+	 * after a tenth, not in a loop. */
+	ck_assert_int_eq(refresh_delay(LIFE, 590, 30, 0.0), LIFE / 10);
+	ck_assert_int_eq(refresh_delay(LIFE, 600, 30, 0.0), LIFE / 10);
+	ck_assert_int_eq(refresh_delay(LIFE, 900, 30, 0.5), LIFE / 10);
 	/* An explicit margin of 0 s still leaves min_valid plus a second. */
 	ck_assert_int_eq(refresh_delay(LIFE, 0, 30, 0.0), LIFE - 31000);
 }
@@ -106,9 +106,11 @@ START_TEST(test_delay_minimum)
 	ck_assert_int_eq(refresh_delay(500, -1, 30, 0.0), 100);
 	ck_assert_int_eq(refresh_delay(0, -1, 0, 0.0), 100);
 	ck_assert_int_eq(refresh_delay(1000, -1, 0, RND_MAX), 100);
-	ck_assert_int_eq(refresh_delay(31000, -1, 30, 0.0), 100);
-	ck_assert_int_eq(refresh_delay(32100, -1, 30, 0.0), 1100);
-	ck_assert_int_eq(refresh_delay(31050, -1, 30, 0.0), 100);
+	/* min_valid + 1 s leaves nothing: a tenth of the lifetime. */
+	ck_assert_int_eq(refresh_delay(31000, -1, 30, 0.0), 3100);
+	ck_assert_int_eq(refresh_delay(32100, -1, 30, 0.0), 3210);
+	ck_assert_int_eq(refresh_delay(42000, -1, 30, 0.0), 11000);
+	ck_assert_int_eq(refresh_delay(900, -1, 0, 0.0), 100);
 }
 END_TEST
 

@@ -10,8 +10,11 @@ wait_for 10 "$TOKEN" demo
 
 declare -A seen=()
 samples=0 bad=0 short=0
-end=$(( $(date +%s) + 14 ))
-while [ "$(date +%s)" -lt "$end" ]; do
+# At least 14 s (several lifetimes) and 40 samples, whatever the load on
+# the machine; 90 s at most.
+start=$(date +%s)
+while { [ $(( $(date +%s) - start )) -lt 14 ] || [ "$samples" -lt 40 ]; } &&
+    [ $(( $(date +%s) - start )) -lt 90 ]; do
 	out=$("$TOKEN" -j demo) || { bad=$((bad + 1)); continue; }
 	tok=$(printf '%s' "$out" | json_field access_token)
 	left=$(printf '%s' "$out" | json_field expires_in)
@@ -26,7 +29,11 @@ echo "$TEST_NAME: $samples samples, ${#seen[@]} distinct tokens, $requests upstr
 check "many samples were taken" test "$samples" -ge 40
 check "no sample was refused by the gateway or failed ($bad)" test "$bad" = 0
 check "no sample had less than min_valid left ($short)" test "$short" = 0
-check "the token was replaced at least 4 times in 14 s" test "${#seen[@]}" -ge 4
-check "refreshing did not hammer the issuer ($requests requests)" test "$requests" -le 60
+elapsed=$(( $(date +%s) - start ))
+check "the token was replaced at least 4 times in ${elapsed} s" test "${#seen[@]}" -ge 4
+# About one refresh a second (3 s tokens, refreshed with 2 s left); a
+# refresh loop would show as hundreds.
+check "refreshing did not hammer the issuer ($requests requests in ${elapsed} s)" \
+    test "$requests" -le $((elapsed * 4 + 4))
 check "the daemon logged the refreshes" grep -q 'new token' "$T/tokend.log"
 finish

@@ -1,0 +1,378 @@
+#!/bin/bash
+# The fault matrix (issue 3, item 7). Each row runs its own fake issuer and
+# its own crvs-tokend (so that a crash is pinned on the fault that caused it),
+# all rows in parallel. For each row, with 8-second tokens and min_valid 2:
+# the daemon gets a good token, the issuer is switched into a failure mode,
+# a refresh is forced, and then
+#   - the daemon stays up;
+#   - `crvs-token NAME` prints the previous token while it is servable, and
+#     the gateway accepts every token printed;
+#   - once it is no longer servable, crvs-token exits 75 with a message that
+#     says what went wrong, and never prints an expired token;
+#   - GET /v1/clients/NAME shows last_error and the error class;
+#   - switched back to ok, the daemon recovers within one backoff step
+#     (the time is measured and printed).
+# Environment: MATRIX_ROWS="row row ..." runs only those rows; MATRIX_JOBS=N
+# runs at most N rows at a time (default all); TOKEND_WRAPPER wraps the
+# daemon (valgrind: MATRIX_JOBS=6 TOKEND_WRAPPER="valgrind --error-exitcode=99
+# --leak-check=full" tests/faults/matrix.sh).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+. "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/faults/faults-lib.sh"
+TEST_NAME=matrix
+
+LIFETIME=8	# the issuer's token lifetime
+MIN_VALID=2
+TIMEOUT=2	# the client's upstream timeout
+FALLBACK=9	# fallback_lifetime, for opaque tokens without expires_in
+SERVABLE_MS=$(( (LIFETIME - 1 - MIN_VALID) * 1000 ))	# a fresh token's
+START=$(now_ms)
+accepts() { gw_accepts "$GW" "$1"; }
+
+for tool in openssl curl; do
+	command -v "$tool" >/dev/null || { echo "$TEST_NAME: SKIP: $tool is missing"; exit 77; }
+done
+
+# One issuer that never fails judges every token, as the gateway would.
+start_issuer gw --lifetime 600
+GW=$ISSUER_PORT
+
+gen_cert good || { fail "openssl could not make a certificate"; finish; }
+gen_cert rogue || { fail "openssl could not make a certificate"; finish; }
+
+# ---- row helpers (they run in a background subshell per row) ----
+
+# row_setup [ISSUER ARGS...]: the row's issuer and daemon with one client
+# named after the row. Client settings come from $ROW_EXTRA; $ROW_URL, when
+# set, overrides the token URL (%PORT% is replaced).
+row_setup() {
+	local url
+	start_issuer_at "$ROW.issuer" 0 --lifetime "$LIFETIME" "$@" || return 1
+	ROW_ISSUER_PID=$ISSUER_PID
+	ROW_PORT=$ISSUER_PORT
+	ROW_SOCK=$T/$ROW.sock
+	url=${ROW_URL:-http://127.0.0.1:%PORT%/auth/token}
+	url=${url//%PORT%/$ROW_PORT}
+	write_secret "$ROW"
+	printf '[client %s]\ntoken_url = %s\nclient_id = %s\nclient_secret_file = %s\nmin_valid = %s\ntimeout = %s\nfallback_lifetime = %s\n%s\n' \
+	    "$ROW" "$url" "$CLIENT_ID" "$T/$ROW.secret" "$MIN_VALID" "$TIMEOUT" \
+	    "$FALLBACK" "${ROW_EXTRA:-}" | daemon_conf "$T/$ROW.conf" "$ROW_SOCK"
+	start_tokend "$T/$ROW.conf" "$ROW_SOCK" "$T/$ROW.tokend.log" || return 1
+	ROW_DAEMON_PID=$TOKEND_PID
+}
+
+mode() { issuer_post "$ROW_PORT" "/control/mode?$1" >/dev/null; }
+row_alive() { alive "$ROW_DAEMON_PID"; }
+
+
+# ---- the rows ----
+
+# A failure answered by the issuer: MODEQUERY CLASS REGEX STATE.
+row_mode() {
+	local q=$1 class=$2 regex=$3 state=$4 rq0 rq1
+	row_setup ${ROW_ISSUER_ARGS:-} || { rfail "setup"; return; }
+	fresh_token
+	mode "$q"
+	rq0=$(issuer_stat "$ROW_PORT" requests)
+	forced_refresh "$regex"
+	observe "$regex"
+	rcheck "the daemon stays up" row_alive
+	status_shows "$class" "$regex" "$state"
+	rq1=$(issuer_stat "$ROW_PORT" requests)
+	rcheck "backoff: few upstream attempts while failing ($((rq1 - rq0)))" test $((rq1 - rq0)) -le 15
+	recover mode mode=ok
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# 503 with Retry-After: 4 s: the retry waits for it.
+row_retry_after() {
+	local rq0 tref sampler t n t2=''
+	row_setup || { rfail "setup"; return; }
+	fresh_token
+	mode "mode=status&status=503&retry_after=4"
+	rq0=$(issuer_stat "$ROW_PORT" requests)
+	forced_refresh '503'
+	tref=$(now_ms)
+	# Watch when the issuer sees its next request, for 6 s, while the
+	# consumers are observed.
+	(
+		for ((i = 0; i < 120; i++)); do
+			echo "$(now_ms) $(issuer_stat "$ROW_PORT" requests)"
+			sleep 0.05
+		done
+	) >"$T/$ROW.samples" 2>/dev/null &
+	sampler=$!
+	observe 'HTTP 503|503|unavailable|server error'
+	wait "$sampler" || true
+	while read -r t n; do
+		if [ -n "$n" ] && [ "$n" -ge $((rq0 + 2)) ]; then t2=$t; break; fi
+	done <"$T/$ROW.samples"
+	note "the failed request at +$((tref - T0)) ms, the retry $(( ${t2:-0} - tref )) ms after it"
+	rcheck "Retry-After: 4 was honoured: no retry within 4 s (next after $(( ${t2:-0} - tref )) ms)" \
+	    test -n "$t2" -a $(( ${t2:-0} - tref )) -ge 3900
+	rcheck "but the retry came before the token stopped being servable" \
+	    test -n "$t2" -a $(( ${t2:-0} - T0 )) -le $(( (LIFETIME - 1 - MIN_VALID) * 1000 + 200 ))
+	rcheck "the daemon stays up" row_alive
+	status_shows transient '503' unavailable
+	recover mode mode=ok
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# Slow, but within the client's timeout: a success; consumers are not held.
+row_slow_within() {
+	local t tok1
+	row_setup || { rfail "setup"; return; }
+	fresh_token
+	sleep 1.1	# a new second: the next token differs
+	mode "mode=slow&delay=1.2"
+	t=$(now_ms)
+	cli "$ROW_SOCK" -t 10 refresh "$ROW" &
+	local bg=$!
+	sleep 0.4
+	cli "$ROW_SOCK" -j "$ROW"
+	rcheck "during a slow refresh, a consumer gets the current token at once (exit $rc)" \
+	    test "$rc" = 0 -a "$(jstr "$out" access_token)" = "$TOK0"
+	wait "$bg" || true
+	cli "$ROW_SOCK" -j "$ROW"
+	tok1=$(jstr "$out" access_token)
+	rcheck "the slow answer (1.2 s, timeout 2 s) is accepted: a new token" \
+	    test "$rc" = 0 -a -n "$tok1" -a "$tok1" != "$TOK0"
+	rcheck "it has at least min_valid left and the gateway accepts it" \
+	    eval 'test "$(jnum "$out" expires_in)" -ge $MIN_VALID && gw_accepts $GW "$tok1"'
+	local s
+	s=$(daemon_status "$ROW_SOCK" "$ROW")
+	rcheck "status is valid with no error" eval 'test "$(jstr "$s" state)" = valid && jnull "$s" last_error'
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# Opaque (non-JWT) tokens are accepted: on expires_in, else fallback_lifetime.
+row_opaque() {
+	local q=$1 lim=$2 tok ei
+	row_setup || { rfail "setup"; return; }
+	fresh_token
+	mode "$q"
+	cli "$ROW_SOCK" -t 10 refresh "$ROW"
+	rcheck "a forced refresh gets the opaque token (exit $rc)" test "$rc" = 0 -a "${out#opaque-}" != "$out"
+	cli "$ROW_SOCK" -j "$ROW"
+	tok=$(jstr "$out" access_token)
+	ei=$(jnum "$out" expires_in)
+	rcheck "it is served ($tok)" test "$rc" = 0 -a "${tok#opaque-}" != "$tok"
+	rcheck "with the lifetime it was given (expires_in=$ei, at most $lim)" \
+	    test -n "$ei" -a "${ei:-0}" -le "$lim" -a "${ei:-0}" -ge $((lim - 3))
+	local s
+	s=$(daemon_status "$ROW_SOCK" "$ROW")
+	rcheck "status is valid with no error ($(jstr "$s" state))" eval 'test "$(jstr "$s" state)" = valid && jnull "$s" last_error'
+	# It is refreshed before it stops being servable, still opaque.
+	local t=$(now_ms) tok2='' n=0 bad=0
+	while [ $(( $(now_ms) - t )) -lt $(( (lim + 2) * 1000 )) ]; do
+		cli "$ROW_SOCK" -j "$ROW"
+		if [ "$rc" = 0 ]; then
+			[ "$(jnum "$out" expires_in)" -ge "$MIN_VALID" ] || bad=$((bad + 1))
+			[ "$(jstr "$out" access_token)" = "$tok" ] || tok2=$(jstr "$out" access_token)
+		else
+			bad=$((bad + 1))
+		fi
+		n=$((n + 1))
+		sleep 0.3
+	done
+	rcheck "the opaque token was refreshed on time, never served short ($bad bad of $n)" test "$bad" = 0 -a -n "$tok2"
+	mode mode=ok
+	TOK0=$tok2
+	cli "$ROW_SOCK" -t 10 refresh "$ROW"
+	rcheck "back to JWTs after the issuer is (exit $rc)" eval '[ "$rc" = 0 ] && [[ $out == eyJ* ]] && gw_accepts $GW "$out"'
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# The issuer goes away: connection refused, then it comes back.
+row_refused() {
+	local port
+	row_setup || { rfail "setup"; return; }
+	port=$ROW_PORT
+	fresh_token
+	stop_pid "$ROW_ISSUER_PID"
+	ROW_ISSUER_PID=
+	wait_for 10 port_closed "$port" || true
+	forced_refresh 'connect|refused'
+	observe 'connect|refused'
+	rcheck "the daemon stays up" row_alive
+	status_shows transient 'connect|refused' unavailable
+	recover restart_issuer "$port"
+	rcheck "the daemon stays up to the end" row_alive
+}
+restart_issuer() {
+	start_issuer_at "$ROW.issuer" "$1" --lifetime "$LIFETIME" ${ROW_ISSUER_ARGS:-} "${@:2}"
+	ROW_ISSUER_PID=$ISSUER_PID
+	ROW_PORT=$ISSUER_PORT
+}
+
+# A TLS certificate the daemon does not trust (the issuer's certificate is
+# replaced by a self-signed one that ca_file does not name).
+row_tls_swap() {
+	local port
+	ROW_URL='https://127.0.0.1:%PORT%/auth/token'
+	ROW_EXTRA="ca_file = $T/good.crt"
+	ROW_ISSUER_ARGS="--tls $T/good.crt $T/good.key"
+	# shellcheck disable=SC2086
+	row_setup $ROW_ISSUER_ARGS || { rfail "setup"; return; }
+	port=$ROW_PORT
+	fresh_token
+	stop_pid "$ROW_ISSUER_PID"
+	wait_for 10 port_closed "$port" || true
+	start_issuer_at "$ROW.issuer" "$port" --lifetime "$LIFETIME" --tls "$T/rogue.crt" "$T/rogue.key"
+	ROW_ISSUER_PID=$ISSUER_PID
+	forced_refresh 'SSL|TLS|certificate|verif'
+	observe 'SSL|TLS|certificate|verif'
+	rcheck "the daemon stays up" row_alive
+	status_shows transient 'SSL|TLS|certificate|verif' unavailable
+	stop_pid "$ROW_ISSUER_PID"
+	ROW_ISSUER_PID=
+	wait_for 10 port_closed "$port" || true
+	ROW_ISSUER_ARGS="--tls $T/good.crt $T/good.key"
+	recover restart_issuer "$port"
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# No ca_file: the self-signed certificate is refused; with ca_file (SIGHUP),
+# the same issuer is trusted.
+row_tls_ca() {
+	local s t
+	ROW_URL='https://127.0.0.1:%PORT%/auth/token'
+	row_setup --tls "$T/good.crt" "$T/good.key" || { rfail "setup"; return; }
+	wait_for 15 eval 'test -n "$(jstr "$(daemon_status "$ROW_SOCK" "$ROW")" last_error)"' || true
+	cli "$ROW_SOCK" -t 10 "$ROW"
+	rcheck "without ca_file: exit 75, no token (exit $rc)" test "$rc" = 75 -a -z "$out"
+	rcheck "the message names the TLS problem: \"$err\"" grep -Eiq 'SSL|TLS|certificate|verif' <<<"$err"
+	s=$(daemon_status "$ROW_SOCK" "$ROW")
+	note "status: $(jstr "$s" state) $(jstr "$s" error_class): $(jstr "$s" last_error)"
+	rcheck "status: transient, last_error names TLS" \
+	    eval 'test "$(jstr "$s" error_class)" = transient && grep -Eiq "SSL|TLS|certificate|verif" <<<"$(jstr "$s" last_error)"'
+	rcheck "the issuer saw no token request (the handshake failed)" \
+	    test "$(curl -sk --max-time 5 "https://127.0.0.1:$ROW_PORT/control/stats" | jnum "$(cat)" requests)" = 0
+	sed -i "s|^timeout = .*|&\nca_file = $T/good.crt|" "$T/$ROW.conf"
+	t=$(now_ms)
+	kill -HUP "$ROW_DAEMON_PID"
+	wait_for 70 "$TOKEN" -s "$ROW_SOCK" "$ROW" || true
+	cli "$ROW_SOCK" -j "$ROW"
+	echo "RECOVERY $ROW $(( $(now_ms) - t )) ms (after SIGHUP with ca_file)"
+	rcheck "with ca_file: a token within $(secs_since "$t") s of SIGHUP (exit $rc)" \
+	    eval '[ "$rc" = 0 ] && gw_accepts $GW "$(jstr "$out" access_token)"'
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# A forced refresh during the backoff answers like one that just failed,
+# and its message does not claim there is no valid token while GETs are
+# served one.
+row_refresh_in_backoff() {
+	local rc1
+	row_setup || { rfail "setup"; return; }
+	fresh_token
+	mode "mode=status&status=500"
+	forced_refresh 'HTTP 500|server error'
+	rc1=$FR_RC
+	cli "$ROW_SOCK" -j "$ROW"
+	rcheck "GET meanwhile: the previous token (exit $rc)" test "$rc" = 0 -a "$(jstr "$out" access_token)" = "$TOK0"
+	cli "$ROW_SOCK" -t 10 refresh "$ROW"
+	note "forced refresh during the backoff: exit $rc: ${err:-$out}"
+	rcheck "a second forced refresh, during the backoff, answers like the first (exit $rc, first $rc1)" test "$rc" = "$rc1"
+	if [ "$rc" = 75 ]; then
+		rcheck "its message names the failure: \"$err\"" grep -Eiq 'HTTP 500|server error' <<<"$err"
+		rcheck "its message does not claim there is no valid token while one is served" \
+		    eval '! grep -qi "no valid token" <<<"$err"'
+	fi
+	mode mode=ok
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# Per-request min_valid: many callers asking for more validity than the
+# current token has left cause one refresh, and all get the new token.
+row_min_valid_storm() {
+	local rq0 rq1 want=6
+	row_setup || { rfail "setup"; return; }
+	fresh_token
+	sleep 2.2	# TOK0 now has under $want s left (it lives $((LIFETIME - 1)) s)
+	rq0=$(issuer_stat "$ROW_PORT" requests)
+	mkdir -p "$T/$ROW.storm"
+	seq 50 | xargs -P 50 -I{} sh -c '"$1" -s "$2" -j -m "$3" "$4" >"$5/{}" 2>&1; echo $? >"$5/{}.rc"' \
+	    _ "$TOKEN" "$ROW_SOCK" "$want" "$ROW" "$T/$ROW.storm"
+	rq1=$(issuer_stat "$ROW_PORT" requests)
+	local toks
+	toks=$(for f in "$T/$ROW.storm"/[0-9]*; do case $f in *.rc) ;; *) jstr "$(cat "$f")" access_token; echo ;; esac; done | sort -u | sed '/^$/d')
+	rcheck "50 callers asking min_valid=$want all exit 0 ($(cat "$T/$ROW.storm"/*.rc | sort | uniq -c | tr -s ' ' | tr '\n' ';'))" \
+	    test "$(cat "$T/$ROW.storm"/*.rc | sort -u)" = 0
+	rcheck "they all got one new token ($(printf '%s\n' "$toks" | sed '/^$/d' | wc -l) distinct)" \
+	    test "$(printf '%s\n' "$toks" | sed '/^$/d' | wc -l)" = 1 -a "$toks" != "$TOK0"
+	rcheck "with at least $want s left" eval 'test "$(jnum "$(cat "$T/$ROW.storm/1")" expires_in)" -ge $want'
+	rcheck "one upstream request for all of them ($((rq1 - rq0)))" test $((rq1 - rq0)) = 1
+	rcheck "the gateway accepts it" accepts "$toks"
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# Tokens that live less than min_valid can never be served: the daemon says
+# so, and must not hammer the issuer (OpenCRVS runs bcrypt on each request).
+row_short_lifetime() {
+	local rq0 rq1
+	MIN_VALID=10	# above the tokens' 7 s
+	FALLBACK=20	# must stay above min_valid
+	row_setup || { rfail "setup"; return; }
+	sleep 1
+	cli "$ROW_SOCK" "$ROW"
+	rcheck "exit 75, no token (exit $rc)" test "$rc" = 75 -a -z "$out"
+	rcheck "the message says the issuer's tokens are too short: \"$err\"" grep -Eiq 'live|lifetime|min_valid' <<<"$err"
+	rq0=$(issuer_stat "$ROW_PORT" requests)
+	sleep 6
+	rq1=$(issuer_stat "$ROW_PORT" requests)
+	note "$((rq1 - rq0)) upstream requests in 6 s"
+	rcheck "the issuer is not hammered: $((rq1 - rq0)) requests in 6 s (at most 6, as backoff would allow)" \
+	    test $((rq1 - rq0)) -le 6
+	rcheck "the daemon stays up to the end" row_alive
+}
+
+# ---- run them ----
+
+declare -A ROWS=(
+	[http500]="row_mode 'mode=status&status=500' transient 'HTTP 500|server error' unavailable"
+	[http503_retry_after]="row_retry_after"
+	[http401]="row_mode 'mode=status&status=401' rejected '401|rejected|invalid_client' rejected"
+	[http400]="row_mode 'mode=status&status=400' rejected '400|rejected|refused' rejected"
+	[hang]="row_mode 'mode=hang' transient 'time' unavailable"
+	[slow_over_timeout]="row_mode 'mode=slow&delay=5' transient 'time' unavailable"
+	[slow_within_timeout]="row_slow_within"
+	[conn_refused]="row_refused"
+	[conn_reset]="row_mode 'mode=reset' transient 'reset|recv|connection|empty reply' unavailable"
+	[html_200]="row_mode 'mode=html' 'bad response' 'JSON|HTML' unavailable"
+	[nonjson_200]="row_mode 'mode=nonjson' 'bad response' 'JSON' unavailable"
+	[truncated_body]="row_mode 'mode=truncated' 'transient|bad response' 'truncat|partial|closed|remaining|incomplete' unavailable"
+	[truncated_body_gateway]="ROW_ISSUER_ARGS=--gateway row_mode 'mode=truncated' 'transient|bad response' 'truncat|partial|closed|remaining|incomplete|chunk' unavailable"
+	[truncated_json]="row_mode 'mode=truncated_json' 'bad response' 'truncated' unavailable"
+	[huge_10mb]="row_mode 'mode=huge' 'bad response' 'large|size|limit|big' unavailable"
+	[huge_10mb_gateway]="ROW_ISSUER_ARGS=--gateway row_mode 'mode=huge' 'bad response' 'large|size|limit|big' unavailable"
+	[no_access_token]="row_mode 'mode=no_access_token' 'bad response' 'access_token' unavailable"
+	[bad_token_type]="row_mode 'mode=bad_token_type' 'bad response' 'token_type|bearer' unavailable"
+	[opaque_fallback]="row_opaque 'mode=opaque' $FALLBACK"
+	[opaque_expires_in]="row_opaque 'mode=opaque&expires_in=7' 7"
+	[expired_jwt]="row_mode 'mode=expired' 'bad response' 'expired' unavailable"
+	[exp_before_iat]="row_mode 'mode=exp_before_iat' 'bad response' 'iat' unavailable"
+	[tls_untrusted]="row_tls_swap"
+	[tls_ca_file]="row_tls_ca"
+	[refresh_in_backoff]="row_refresh_in_backoff"
+	[min_valid_storm]="row_min_valid_storm"
+	[short_lifetime]="row_short_lifetime"
+)
+ORDER=(http401 http400 tls_untrusted http500 http503_retry_after hang
+    slow_over_timeout slow_within_timeout conn_refused conn_reset html_200
+    nonjson_200 truncated_body truncated_body_gateway truncated_json
+    huge_10mb huge_10mb_gateway no_access_token bad_token_type
+    opaque_fallback opaque_expires_in expired_jwt exp_before_iat
+    tls_ca_file refresh_in_backoff min_valid_storm short_lifetime)
+if [ -n "${MATRIX_ROWS:-}" ]; then
+	read -r -a ORDER <<<"$MATRIX_ROWS"
+fi
+JOBS=${MATRIX_JOBS:-0}
+
+run_rows "${ORDER[@]}"
+echo "---- recovery times"
+grep -h '^RECOVERY' "$T"/row.*.out | sort -k3 -t' ' || true
+echo "$TEST_NAME: runtime $(secs_since "$START") s"
+finish

@@ -1,0 +1,190 @@
+#!/bin/bash
+# The soak (issue 3, item 8): short-lived tokens (SOAK_LIFETIME, default 3 s)
+# refreshed over and over while SOAK_CLIENTS consumer loops (default 4) poll
+# `crvs-token -j -m 1` without pause, and a driver switches the issuer into a
+# random failure mode (count=1: the next request only) for about SOAK_FAIL_PCT
+# (default 30) % of the upstream requests. Runs SOAK_SECONDS (default 45; the
+# long version is SOAK_SECONDS=600).
+# Reports the requests answered, the answers with a token, the answers with
+# an expired or under-min_valid token (by the JSON expires_in, and by the
+# gateway check on every fourth JWT answer), the availability,
+# and the refresh cycles. Fails only on an expired or under-min_valid token
+# served, the daemon dying or not recovering at the end, or an availability
+# under SOAK_MIN_AVAILABILITY (default 50) %.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+. "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/faults/faults-lib.sh"
+TEST_NAME=soak
+SECS=${SOAK_SECONDS:-45}
+CLIENTS=${SOAK_CLIENTS:-4}
+LIFE=${SOAK_LIFETIME:-3}
+NTOK=${SOAK_TOKENS:-3}
+FAIL_PCT=${SOAK_FAIL_PCT:-30}
+MIN_AVAIL=${SOAK_MIN_AVAILABILITY:-50}
+ASK=1	# the min_valid every consumer asks for
+START=$(now_ms)
+
+start_issuer issuer --lifetime "$LIFE"
+P=$ISSUER_PORT
+for k in $(seq "$NTOK"); do
+	client_section "soak$k" "$P" "min_valid = 0
+timeout = 1
+fallback_lifetime = $LIFE"
+done | LOG_LEVEL=info write_conf
+# shellcheck disable=SC2086
+$TOKEND_WRAPPER "$TOKEND" -c "$T/tokend.conf" >>"$T/tokend.log" 2>&1 &
+DAEMON_PID=$!
+track_pid "$DAEMON_PID"
+wait_for 60 test -S "$SOCK" || { fail "crvs-tokend did not start"; finish; }
+for k in $(seq "$NTOK"); do wait_for 20 "$TOKEN" -m "$ASK" "soak$k" || true; done
+issuer_post "$P" /control/reset-stats >/dev/null
+
+# The failure modes the driver picks from (each for one request).
+MODES=(
+	'mode=status&status=500' 'mode=status&status=502'
+	'mode=status&status=503&retry_after=1' 'mode=status&status=401'
+	'mode=status&status=400' 'mode=hang' 'mode=slow&delay=2'
+	'mode=slow&delay=0.3' 'mode=html' 'mode=nonjson' 'mode=truncated'
+	'mode=truncated_json' 'mode=huge' 'mode=no_access_token'
+	"mode=opaque&expires_in=$LIFE" 'mode=opaque' 'mode=expired'
+	'mode=exp_before_iat' 'mode=bad_token_type' 'mode=reset'
+)
+END=$(( $(now_ms) + SECS * 1000 ))
+
+# The driver: after each upstream request it sees, arms a failure for the
+# next one with probability FAIL_PCT %.
+(
+	last=0 armed=0
+	declare -A by=()
+	while [ "$(now_ms)" -lt "$END" ]; do
+		s=$(issuer_get "$P" /control/stats 2>/dev/null) || { sleep 0.05; continue; }
+		n=$(jnum "$s" requests)
+		if [ -n "$n" ] && [ "$n" -gt "$last" ]; then
+			last=$n
+			if [ "$(jstr "$s" mode)" = ok ] && [ $((RANDOM % 100)) -lt "$FAIL_PCT" ]; then
+				m=${MODES[RANDOM % ${#MODES[@]}]}
+				issuer_post "$P" "/control/mode?$m&count=1" >/dev/null 2>&1 || true
+				armed=$((armed + 1))
+				k=${m#mode=}
+				by[${k%%&retry_after*}]=$(( ${by[${k%%&retry_after*}]:-0} + 1 ))
+			fi
+		fi
+		sleep 0.03
+	done
+	issuer_post "$P" /control/mode?mode=ok >/dev/null 2>&1 || true
+	echo "armed $armed"
+	for k in "${!by[@]}"; do echo "mode $k ${by[$k]}"; done
+) >"$T/driver.out" 2>&1 &
+DRIVER=$!
+track_pid "$DRIVER"
+
+# A consumer loop: counts answers, and asks the gateway about every fourth
+# JWT it is given.
+consumer() {
+	local id=$1 name=soak$(( ($1 - 1) % NTOK + 1 )) n=0 tok=0 unav=0 other=0 short=0 gw=0 gwbad=0 ei t first='' e
+	local f=$T/consumer.$id
+	while [ "$(now_ms)" -lt "$END" ]; do
+		rc=0
+		"$TOKEN" -s "$SOCK" -j -m "$ASK" -t 5 "$name" >"$f.o" 2>"$f.e" || rc=$?
+		n=$((n + 1))
+		case $rc in
+		0)
+			tok=$((tok + 1))
+			out=$(<"$f.o")
+			ei=$(jnum "$out" expires_in)
+			if [ -z "$ei" ] || [ "$ei" -lt "$ASK" ]; then
+				short=$((short + 1))
+				first=${first:-"expires_in=$ei"}
+			fi
+			if [ $((tok % 4)) = 1 ]; then
+				t=$(jstr "$out" access_token)
+				if [[ $t == eyJ* ]]; then
+					gw=$((gw + 1))
+					if ! e=$(curl -s --max-time 5 -H "Authorization: Bearer $t" \
+					    -w ' %{http_code}' "http://127.0.0.1:$P/gateway/check") ||
+					    [ "${e##* }" != 200 ]; then
+						gwbad=$((gwbad + 1))
+						first=${first:-"gateway: $e (expires_in=$ei)"}
+					fi
+				fi
+			fi
+			;;
+		75) unav=$((unav + 1)) ;;
+		*)
+			other=$((other + 1))
+			first=${first:-"exit $rc: $(head -c 200 "$f.e")"}
+			;;
+		esac
+	done
+	echo "$n $tok $unav $other $short $gw $gwbad ${first:-}" >"$f.result"
+}
+CPIDS=()
+for i in $(seq "$CLIENTS"); do
+	consumer "$i" &
+	CPIDS+=($!)
+	track_pid $!
+done
+
+# Watch that the daemon stays up meanwhile.
+died_at=
+while [ "$(now_ms)" -lt "$END" ]; do
+	if ! alive "$DAEMON_PID"; then died_at=$(secs_since "$START"); break; fi
+	sleep 0.5
+done
+for p in "${CPIDS[@]}"; do wait "$p" || true; done
+wait "$DRIVER" || true
+
+n=0 tok=0 unav=0 other=0 short=0 gw=0 gwbad=0 firstbad=''
+for i in $(seq "$CLIENTS"); do
+	read -r a b c d e f g h <"$T/consumer.$i.result" || continue
+	n=$((n + a)) tok=$((tok + b)) unav=$((unav + c)) other=$((other + d))
+	short=$((short + e)) gw=$((gw + f)) gwbad=$((gwbad + g))
+	firstbad=${firstbad:-$h}
+done
+stats=$(issuer_get "$P" /control/stats || echo '{}')
+requests=$(jnum "$stats" requests)
+issued=$(jnum "$stats" issued)
+armed=$(sed -n 's/^armed //p' "$T/driver.out")
+refreshes=0 failures=0
+for k in $(seq "$NTOK"); do
+	dstat=$(daemon_status "$SOCK" "soak$k" || true)
+	refreshes=$((refreshes + $(jnum "$dstat" refreshes)))
+	failures=$((failures + $(jnum "$dstat" failures)))
+done
+avail=$(awk -v a="$tok" -v b="$n" 'BEGIN { printf "%.2f", b ? 100 * a / b : 0 }')
+answered=$((tok + unav))
+
+echo "$TEST_NAME: $SECS s, $CLIENTS consumer loops on $NTOK clients asking min_valid=$ASK, ${LIFE}-second tokens, ~$FAIL_PCT % of upstream requests failing"
+echo "$TEST_NAME: requests made:              $n"
+echo "$TEST_NAME: requests answered:          $answered (with a token: $tok; exit 75: $unav; other exits: $other)"
+echo "$TEST_NAME: expired or under-min_valid: $short by expires_in; $gwbad of $gw refused by the gateway check"
+echo "$TEST_NAME: availability:               $avail % of requests answered with a token"
+echo "$TEST_NAME: upstream requests:          ${requests:-?} ($armed failures injected: $(sed -n 's/^mode //p' "$T/driver.out" | sort | tr '\n' ',' | sed 's/,$//'))"
+echo "$TEST_NAME: refresh cycles:             ${issued:-?} tokens issued; the daemon installed $refreshes and counted $failures failures ($NTOK clients)"
+[ -z "$firstbad" ] || echo "$TEST_NAME: first problem seen: $firstbad"
+
+check "the daemon stayed up${died_at:+ (died at $died_at s)}" test -z "$died_at"
+check "many requests were made ($n)" test "$n" -ge $((SECS * 5))
+check "no answer had an expired or under-min_valid token by expires_in ($short)" test "$short" = 0
+check "the gateway accepted every sampled token ($gwbad of $gw refused)" test "$gwbad" = 0 -a "$gw" -gt 0
+check "availability $avail % is at least $MIN_AVAIL %" \
+    awk -v a="$avail" -v m="$MIN_AVAIL" 'BEGIN { exit !(a >= m) }'
+check "faults were injected ($armed) and tokens were refreshed (${issued:-0} issued)" \
+    test "${armed:-0}" -gt 0 -a "${issued:-0}" -ge $((SECS / LIFE))
+
+# The issuer is good again: the daemon recovers.
+t=$(now_ms)
+for k in $(seq "$NTOK"); do
+	wait_for 75 "$TOKEN" -m "$ASK" "soak$k" || true
+	cli "$SOCK" -j -m "$ASK" "soak$k"
+	echo "$TEST_NAME: soak$k recovered $(secs_since "$t") s after the last fault"
+	check "soak$k recovers after the faults stop (exit $rc)" \
+	    eval '[ "$rc" = 0 ] && gateway_accepts "$P" "$(jstr "$out" access_token)"'
+done
+check "the daemon is still up" alive "$DAEMON_PID"
+stop_tokend "$DAEMON_PID"
+check "the daemon stopped cleanly (exit $STOP_RC)${TOKEND_WRAPPER:+ $(valgrind_summary "$T/tokend.log")}" test "$STOP_RC" = 0
+echo "$TEST_NAME: runtime $(secs_since "$START") s"
+finish

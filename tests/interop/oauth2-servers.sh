@@ -1,0 +1,216 @@
+#!/bin/bash
+# Interop with OAuth 2.0 servers written by others (issue 3, item 6), from
+# the npm registry (tests/interop/package.json, exact versions, installed
+# with `npm ci` when node_modules is missing), run on loopback by
+# tests/interop/servers.mjs:
+#   - oidc-provider (OpenID Certified): client_credentials, form body,
+#     client_auth = basic (client crvs-basic) and body (crvs-post), a scope
+#     the client may have, opaque tokens with expires_in = INTEROP_TTL;
+#     checked by its introspection endpoint (active, client_id, scope);
+#   - oauth2-mock-server: RS256 JWTs with exp and expires_in = INTEROP_TTL,
+#     form and JSON bodies; checked against its JWKS with jose.
+# For each: the daemon gets, serves and refreshes their tokens (the token
+# changes after the refresh margin); a 503 from the server and the server
+# stopped keep the previous token served while servable, then exit 75 with
+# the reason; recovery after the server is back. A wrong secret is reported
+# as rejected (401 invalid_client). Skips (77) only without node or npm.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+. "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/faults/faults-lib.sh"
+TEST_NAME=oauth2-servers
+START=$(now_ms)
+IDIR=$top_srcdir/tests/interop
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "$TEST_NAME: SKIP: node and npm are needed (the OAuth 2.0 servers come from the npm registry)"
+	exit 77
+fi
+# Node modules: in the source tree (installed once), or a copy when the
+# source tree is read-only (make distcheck).
+NODE_DIR=$IDIR
+if [ ! -d "$NODE_DIR/node_modules/oidc-provider" ] || [ ! -d "$NODE_DIR/node_modules/oauth2-mock-server" ]; then
+	if [ ! -w "$IDIR" ]; then
+		NODE_DIR=$T/interop
+		mkdir -p "$NODE_DIR"
+		cp "$IDIR/package.json" "$IDIR/package-lock.json" "$IDIR"/*.mjs "$NODE_DIR/"
+	fi
+	echo "$TEST_NAME: installing the servers with npm ci in $NODE_DIR"
+	if ! (cd "$NODE_DIR" && npm ci --no-audit --no-fund >"$T/npm.out" 2>&1); then
+		cat "$T/npm.out"
+		fail "npm ci --no-audit --no-fund in $NODE_DIR"
+		finish
+	fi
+fi
+
+TTL=${INTEROP_TTL:-12}
+MIN_VALID=2
+TIMEOUT=3
+SECRET=interop-secret-$RANDOM$RANDOM
+
+# start_server KIND PORT: sets SRV_PORT, SRV_PID (node servers.mjs).
+start_server() {
+	local kind=$1 port=$2 i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		rm -f "$T/$ROW.port"
+		node "$NODE_DIR/servers.mjs" "$kind" --port "$port" --port-file "$T/$ROW.port" \
+		    --ttl "$TTL" --secret "$SECRET" --control "$T/$ROW.control" \
+		    >>"$T/$ROW.server.log" 2>&1 &
+		SRV_PID=$!
+		track_pid "$SRV_PID"
+		ROW_ISSUER_PID=$SRV_PID
+		if wait_for 30 test -s "$T/$ROW.port"; then
+			SRV_PORT=$(cat "$T/$ROW.port")
+			return 0
+		fi
+		stop_pid "$SRV_PID"
+		sleep 0.5
+	done
+	return 1
+}
+
+# accepts TOKEN: the server itself says the token is good now. While the
+# server is down (OFFLINE=1): for oidc, the token is the one introspected
+# before (TOK0) and the exp it was given then is ahead; for mock, the JWT
+# verifies against the saved JWKS.
+accepts() {
+	if [ "${OFFLINE:-0}" = 1 ]; then
+		case $KIND in
+		oidc) [ "$1" = "$TOK0" ] && [ "${EXP0:-0}" -gt "$(date +%s)" ] ;;
+		mock) printf '%s' "$1" | node "$NODE_DIR/verify-jwt.mjs" \
+		    "file:$T/$ROW.jwks" "http://127.0.0.1:$SRV_PORT" >"$T/$ROW.verify" ;;
+		esac
+		return
+	fi
+	case $KIND in
+	oidc)
+		curl -sf --max-time 5 -u "crvs-basic:$SECRET" --data-urlencode "token=$1" \
+		    "http://127.0.0.1:$SRV_PORT/token/introspection" >"$T/$ROW.introspect" &&
+		    grep -q '"active":true' "$T/$ROW.introspect" &&
+		    grep -q "\"client_id\":\"$CLIENT\"" "$T/$ROW.introspect"
+		;;
+	mock)
+		printf '%s' "$1" | node "$NODE_DIR/verify-jwt.mjs" \
+		    "http://127.0.0.1:$SRV_PORT/jwks" "http://127.0.0.1:$SRV_PORT" >"$T/$ROW.verify"
+		;;
+	esac
+}
+
+# row_server KIND CLIENT FORMAT AUTH SCOPE
+row_server() {
+	local tok ei t distinct=1 prev first_change=0 bad=0 n=0 port s
+	KIND=$1 CLIENT=$2
+	local format=$3 auth=$4 scope=$5
+	echo ok >"$T/$ROW.control"
+	start_server "$KIND" 0 || { rfail "the $KIND server did not start"; return; }
+	port=$SRV_PORT
+	ROW_SOCK=$T/$ROW.sock
+	write_secret "$ROW" "$SECRET"
+	printf '[client %s]\ntoken_url = http://127.0.0.1:%s/token\nclient_id = %s\nclient_secret_file = %s\nrequest_format = %s\nclient_auth = %s\nscope = %s\nmin_valid = %s\ntimeout = %s\n' \
+	    "$ROW" "$port" "$CLIENT" "$T/$ROW.secret" "$format" "$auth" "$scope" "$MIN_VALID" "$TIMEOUT" |
+	    daemon_conf "$T/$ROW.conf" "$ROW_SOCK"
+	start_tokend "$T/$ROW.conf" "$ROW_SOCK" "$T/$ROW.tokend.log" || { rfail "crvs-tokend did not start"; return; }
+	ROW_DAEMON_PID=$TOKEND_PID
+	wait_for 20 "$TOKEN" -s "$ROW_SOCK" "$ROW" || true
+
+	# Gets and serves.
+	cli "$ROW_SOCK" -j "$ROW"
+	tok=$(jstr "$out" access_token)
+	ei=$(jnum "$out" expires_in)
+	rcheck "gets a token ($format body, client_auth $auth; exit $rc: $err)" test "$rc" = 0 -a -n "$tok"
+	rcheck "the server accepts it ($(cat "$T/$ROW.introspect" "$T/$ROW.verify" 2>/dev/null | head -c 300))" accepts "$tok"
+	if [ "$KIND" = oidc ]; then
+		rcheck "with the scope asked for ($scope)" grep -q "\"scope\":\"$scope\"" "$T/$ROW.introspect"
+	fi
+	rcheck "expires_in ${ei:-?} is within the server's $TTL s" test -n "$ei" -a "${ei:-0}" -le "$TTL" -a "${ei:-0}" -ge $((TTL - 3))
+	s=$(daemon_status "$ROW_SOCK" "$ROW")
+	rcheck "status: valid ($(jstr "$s" state))" test "$(jstr "$s" state)" = valid
+
+	# Refreshes: the token changes before it runs out, and every answer in
+	# the meantime is good.
+	t=$(now_ms)
+	prev=$tok
+	while [ $(( $(now_ms) - t )) -lt $(( (TTL + 3) * 1000 )) ]; do
+		cli "$ROW_SOCK" -j "$ROW"
+		n=$((n + 1))
+		tok=$(jstr "$out" access_token)
+		ei=$(jnum "$out" expires_in)
+		if [ "$rc" != 0 ] || [ -z "$ei" ] || [ "$ei" -lt "$MIN_VALID" ]; then
+			bad=$((bad + 1))
+		elif [ "$tok" != "$prev" ]; then
+			distinct=$((distinct + 1))
+			[ "$first_change" != 0 ] || first_change=$(( $(now_ms) - t ))
+			accepts "$tok" || bad=$((bad + 1))
+			prev=$tok
+		fi
+		sleep 0.3
+	done
+	note "refresh watch: $n answers, $distinct tokens, first change after $first_change ms, $bad bad"
+	rcheck "refreshes: the token changed within $((TTL + 3)) s ($distinct tokens)" test "$distinct" -ge 2
+	rcheck "every answer meanwhile had at least min_valid left, and each new token was accepted ($bad bad of $n)" test "$bad" = 0
+
+	# A 503 from the server.
+	SERVABLE_MS=$(( (TTL - 1 - MIN_VALID) * 1000 ))
+	fresh_token
+	echo 'status 503' >"$T/$ROW.control"
+	forced_refresh '503'
+	observe '503'
+	rcheck "the daemon stays up" alive "$ROW_DAEMON_PID"
+	status_shows transient '503' unavailable
+	recover eval 'echo ok >"$T/$ROW.control"'
+
+	# The server stops, then comes back on the same port.
+	fresh_token
+	EXP0=$(jnum "$(cat "$T/$ROW.introspect" 2>/dev/null)" exp)
+	[ "$KIND" != mock ] || curl -sf --max-time 5 "http://127.0.0.1:$port/jwks" >"$T/$ROW.jwks"
+	OFFLINE=1
+	stop_pid "$SRV_PID"
+	ROW_ISSUER_PID=
+	wait_for 10 port_closed "$port" || true
+	forced_refresh 'connect|refused'
+	observe 'connect|refused'
+	rcheck "the daemon stays up" alive "$ROW_DAEMON_PID"
+	status_shows transient 'connect|refused' unavailable
+	OFFLINE=0
+	recover start_server "$KIND" "$port"
+	rcheck "the daemon stays up to the end" alive "$ROW_DAEMON_PID"
+}
+
+# A wrong secret: the server's 401 invalid_client is reported as rejected.
+row_wrong_secret() {
+	local s
+	KIND=oidc CLIENT=crvs-post
+	echo ok >"$T/$ROW.control"
+	start_server oidc 0 || { rfail "the oidc server did not start"; return; }
+	ROW_SOCK=$T/$ROW.sock
+	write_secret "$ROW" "not-the-secret"
+	printf '[client %s]\ntoken_url = http://127.0.0.1:%s/token\nclient_id = crvs-post\nclient_secret_file = %s\nrequest_format = form\nscope = crvs:read\nmin_valid = 2\n' \
+	    "$ROW" "$SRV_PORT" "$T/$ROW.secret" | daemon_conf "$T/$ROW.conf" "$ROW_SOCK"
+	start_tokend "$T/$ROW.conf" "$ROW_SOCK" "$T/$ROW.tokend.log" || { rfail "crvs-tokend did not start"; return; }
+	ROW_DAEMON_PID=$TOKEND_PID
+	wait_for 15 eval 'test -n "$(jstr "$(daemon_status "$ROW_SOCK" "$ROW")" last_error)"' || true
+	cli "$ROW_SOCK" "$ROW"
+	rcheck "no token: exit 75 (exit $rc)" test "$rc" = 75 -a -z "$out"
+	rcheck "the message says the server refused the client: \"$err\"" grep -Eiq '401|invalid_client|rejected' <<<"$err"
+	s=$(daemon_status "$ROW_SOCK" "$ROW")
+	note "status: $(jstr "$s" state) $(jstr "$s" error_class): $(jstr "$s" last_error)"
+	rcheck "status: rejected" test "$(jstr "$s" state)" = rejected -a "$(jstr "$s" error_class)" = rejected
+	rcheck "the daemon stays up" alive "$ROW_DAEMON_PID"
+}
+
+declare -A ROWS=(
+	[oidc_basic_form]="row_server oidc crvs-basic form basic 'crvs:read crvs:write'"
+	[oidc_post_form]="row_server oidc crvs-post form body crvs:read"
+	[oidc_wrong_secret]="row_wrong_secret"
+	[mock_form_basic]="row_server mock crvs-mock form basic crvs:read"
+	[mock_json_body]="row_server mock crvs-mock json body crvs:read"
+)
+ORDER=(oidc_basic_form oidc_post_form oidc_wrong_secret mock_form_basic mock_json_body)
+[ -z "${INTEROP_ROWS:-}" ] || read -r -a ORDER <<<"$INTEROP_ROWS"
+JOBS=${INTEROP_JOBS:-0}
+run_rows "${ORDER[@]}"
+echo "---- recovery times"
+grep -h '^RECOVERY' "$T"/row.*.out | sort -k3 -t' ' || true
+echo "$TEST_NAME: runtime $(secs_since "$START") s"
+finish

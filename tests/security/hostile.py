@@ -307,6 +307,8 @@ def g_bodies(client, issuer):
     raw = b"".join(x.raw for x in res) + rest
     refused(r, raw, "a 10 MB body on refresh (the daemon took %d KB of it "
             "in %.2f s)" % (sent // 1024, took))
+    ok(sent < 2 << 20, "the daemon stopped taking the 10 MB body early "
+       "(%d KB went in, socket buffers included)" % (sent // 1024))
     # The same, chunked.
     s = connect()
     send_quietly(s, b"POST /v1/clients/" + c + b"/refresh HTTP/1.1\r\n"
@@ -326,6 +328,8 @@ def g_bodies(client, issuer):
     raw = b"".join(x.raw for x in res) + rest
     refused(r, raw, "a 10 MB chunked body on refresh (taken: %d KB)" %
             (sent // 1024))
+    ok(sent < 2 << 20, "the daemon stopped taking the chunked body early "
+       "(%d KB went in)" % (sent // 1024))
     bad = [b"{", b"[]", b"null", b'"text"', b"42", b"true",
            b'{"rejected_token": 5}', b'{"rejected_token": ""}',
            b'{"rejected_token": null}', b'{"rejected_token": ["a"]}',
@@ -687,8 +691,8 @@ def g_reuse(client, rounds):
     bad = []
     for i in range(rounds):
         g = connect()
-        send_quietly(g, req + b"GARBAGE\r\n\r\n")
-        read_responses(g, 2, 1)
+        send_quietly(g, req + b"GARBAGE\r\n\r\n" + req)
+        read_responses(g, 1, 1)
         g.close()
         s = connect()
         data = req * 3

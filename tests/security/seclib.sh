@@ -25,6 +25,7 @@ for _tool in setpriv useradd userdel groupadd groupdel python3 curl stat; do
 	fi
 done
 
+# shellcheck disable=SC2034 # used by the scripts that source this
 HOSTILE=$top_srcdir/tests/security/hostile.py
 SEC_USERS=()
 SEC_GROUPS=()
@@ -38,7 +39,9 @@ sec_cleanup() {
 	for u in "${SEC_USERS[@]}"; do
 		pkill_uid_free "$u"
 		userdel "$u" >/dev/null 2>&1 || true
-		getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1 || true
+		if getent group "$u" >/dev/null 2>&1; then
+			groupdel "$u" >/dev/null 2>&1 || true
+		fi
 	done
 	for g in "${SEC_GROUPS[@]}"; do
 		groupdel "$g" >/dev/null 2>&1 || true
@@ -132,6 +135,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # timed_token CLIENT: runs `crvs-token CLIENT` as root; sets TT_MS (its
 # duration), TT_RC and TT_OUT.
+# shellcheck disable=SC2034
 timed_token() {
 	local start rc=0
 	start=$(now_ms)
@@ -168,9 +172,9 @@ log_lines_well_formed() {
 daemon_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # daemon_nfds PID: open descriptors.
-daemon_nfds() { ls "/proc/$1/fd" | wc -l; }
+daemon_nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
-# sock_inode_fd PID PATH: the daemon's descriptor for the listening socket
+# listen_fd_of PID PATH: the daemon's descriptor for the listening socket
 # bound to PATH (from /proc/net/unix).
 listen_fd_of() {
 	local pid=$1 path=$2 ino fd

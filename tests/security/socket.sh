@@ -138,7 +138,7 @@ python3 "$HOSTILE" "$SOCK" watch "$T/watch.out" "$T/watch.stop" "$(gid_of "$G")"
 watcher=$!
 PIDS+=("$watcher")
 starts=0
-for i in $(seq 40); do
+for _ in $(seq 40); do
 	"$TOKEND" -c "$T/tokend.conf" >>"$T/starts.log" 2>&1 &
 	p=$!
 	wait_for 5 test -S "$SOCK" || true

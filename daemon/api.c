@@ -265,13 +265,18 @@ api_post_refresh(struct api *api, struct api_request *req, struct client *c)
 	json_tokener	*tk;
 	json_object	*o = NULL, *v;
 	char		*rejected = NULL;
-	size_t		 len = 0;
+	size_t		 len = 0, end;
 
 	if (req->body_len > 0) {
 		tk = json_tokener_new();
 		o = json_tokener_parse_ex(tk, req->body, (int)req->body_len);
+		end = json_tokener_get_parse_end(tk);
 		json_tokener_free(tk);
-		if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		while (end < req->body_len &&
+		    strchr(" \t\r\n", req->body[end]) != NULL)
+			end++;
+		if (o == NULL || !json_object_is_type(o, json_type_object) ||
+		    end != req->body_len) {
 			json_object_put(o);
 			api_error(req, 400, "bad_request", "the body must be "
 			    "a JSON object such as {\"rejected_token\": "

@@ -343,9 +343,10 @@ conf_set_secret(struct conf_parse *p, struct conf_client *c, const char *key,
 			return -1;
 		c->secret_source = xasprintf("file %s", value);
 	} else {
+		/* Not quoted: a secret pasted here must not reach the log. */
 		if (!conf_valid_name(value))
-			return util_cause(cause, "invalid credential name '%s'",
-			    value);
+			return util_cause(cause, "invalid credential name: use "
+			    "1 to %d of A-Z a-z 0-9 . _ -", CONF_NAME_MAX);
 		dir = getenv("CREDENTIALS_DIRECTORY");
 		if ((dir == NULL || *dir == '\0') && conf_check_only) {
 			c->secret = secmem_strdup("-");

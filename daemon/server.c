@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,16 +37,20 @@ struct server_uid {
 };
 
 /*
- * One accepted connection. evhttp creates connections itself and asks
- * server_bevcb for their bufferevent; we keep a reference to it, so that
- * the sweep can see when evhttp has released it (its callbacks are cleared)
- * and can cut off a connection whose request does not arrive in time.
+ * One accepted connection. evhttp creates connections itself and only asks
+ * server_bevcb for their bufferevent; from that bufferevent the loop finds
+ * evhttp's connection right after the accept (server_admit_cb) and watches
+ * it with a close callback. Until then a reference keeps the bufferevent.
  */
 struct server_conn {
+	struct server		*server;
 	struct bufferevent	*bev;
-	evutil_socket_t		 fd;		/* -1 until the sweep saw it */
+	struct evhttp_connection *evcon;	/* NULL until admitted */
+	evutil_socket_t		 fd;
 	struct server_uid	*u;
+	struct server_call	*call;		/* a request that waits */
 	int64_t			 deadline;	/* boot ms for the next request */
+	int			 closing;	/* shut down by us */
 	TAILQ_ENTRY(server_conn) entry;
 };
 
@@ -55,16 +60,16 @@ struct server {
 	struct evhttp		*http;
 	struct evconnlistener	*listener;
 	struct event		*resume;	/* accept again after EMFILE */
-	struct event		*sweep;		/* looks at connections */
-	struct event		*periodic;	/* runs the sweep every second */
+	struct event		*admit;		/* looks at new connections */
+	struct event		*sweep;		/* every second */
 	char			*path;		/* unlinked at exit; NULL if
 						   systemd owns it */
 	struct server_limits	 limits;
 	int			 nconns;
-	int			 paused;	/* at max_connections */
 	struct server_conn	**by_fd;
 	size_t			 nfds;
-	TAILQ_HEAD(, server_conn) conns;
+	TAILQ_HEAD(, server_conn) fresh;	/* not admitted yet */
+	TAILQ_HEAD(, server_conn) conns;	/* admitted, oldest first */
 	LIST_HEAD(, server_uid)	 uids;
 };
 
@@ -76,13 +81,14 @@ struct server_call {
 	char			*path;
 	char			*query;
 	char			*body;		/* secmem */
+	struct server_conn	*conn;
 	gid_t			 groups[SERVER_MAX_GROUPS];
 };
 
 void
 server_default_limits(struct server_limits *l)
 {
-	l->max_connections = 4096;
+	l->max_connections = 16384;
 	l->max_per_uid = 512;
 	l->timeout = 10;
 	l->max_header_bytes = 8192;
@@ -105,30 +111,18 @@ server_wipe_cb(const void *data, size_t len, void *arg)
 }
 
 static void
-server_close_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct server_call	*call = arg;
-
-	/* The client went away while its request waited. */
-	if (call->api.cancel != NULL)
-		call->api.cancel(call->api.cancel_arg);
-	server_call_free(call);
-}
-
-static void
 server_reply_cb(void *ctx, int status, const char *content_type,
     const char *body, size_t len)
 {
 	struct server_call	*call = ctx;
 	struct evhttp_request	*req = call->req;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
 	struct evbuffer		*buf = evbuffer_new();
 	char			*copy;
 	const char		*reason;
 
-	if (evcon != NULL)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (call->conn != NULL)
+		call->conn->call = NULL;
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	/* Answers may hold a token: send a copy that is wiped once sent. */
@@ -196,7 +190,7 @@ server_conn_of(struct server *s, struct evhttp_request *req)
 	if (evcon == NULL ||
 	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
 	    (fd = bufferevent_getfd(bev)) < 0 || (size_t)fd >= s->nfds ||
-	    s->by_fd[fd] == NULL || s->by_fd[fd]->bev != bev)
+	    s->by_fd[fd] == NULL || s->by_fd[fd]->evcon != evcon)
 		return NULL;
 	return s->by_fd[fd];
 }
@@ -216,30 +210,86 @@ server_uid_get(struct server *s, uid_t uid)
 	return u;
 }
 
+/* evhttp is releasing the connection: forget it, and any waiting request. */
 static void
-server_conn_free(struct server *s, struct server_conn *conn)
+server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
+	struct server_conn	*conn = arg;
+	struct server		*s = conn->server;
+
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (conn->call != NULL) {
+		if (conn->call->api.cancel != NULL)
+			conn->call->api.cancel(conn->call->api.cancel_arg);
+		server_call_free(conn->call);
+	}
 	TAILQ_REMOVE(&s->conns, conn, entry);
-	if (conn->fd >= 0 && s->by_fd[conn->fd] == conn)
+	if (s->by_fd[conn->fd] == conn)
 		s->by_fd[conn->fd] = NULL;
 	if (conn->u != NULL && --conn->u->count == 0) {
 		LIST_REMOVE(conn->u, entry);
 		free(conn->u);
 	}
-	bufferevent_decref(conn->bev);
 	free(conn);
 	s->nconns--;
 }
 
-/* A connection seen for the first time: who is it, and is it one too many? */
+/* Closes one connection of the uid that holds the most, idle ones first. */
 static void
-server_conn_admit(struct server *s, struct server_conn *conn,
-    evutil_socket_t fd)
+server_evict(struct server *s)
 {
-	struct ucred	cred;
-	socklen_t	len = sizeof cred;
-	size_t		n;
+	struct server_uid	*u, *top = NULL;
+	struct server_conn	*conn, *victim = NULL;
 
+	LIST_FOREACH(u, &s->uids, entry) {
+		if (top == NULL || u->count > top->count)
+			top = u;
+	}
+	TAILQ_FOREACH(conn, &s->conns, entry) {
+		if (conn->u == top && !conn->closing &&
+		    (victim == NULL || (victim->call != NULL &&
+		    conn->call == NULL)))
+			victim = conn;
+		if (victim != NULL && victim->call == NULL)
+			break;
+	}
+	if (victim == NULL)
+		return;
+	if (top->warned++ == 0)
+		log_warn(NULL, "%d connections open; closing those of uid %lu, "
+		    "which holds %d", s->nconns, (unsigned long)top->uid,
+		    top->count);
+	shutdown(victim->fd, SHUT_RDWR);
+	victim->closing = 1;
+}
+
+/* A new connection, now that evhttp has set it up: who is it? */
+static void
+server_conn_admit(struct server *s, struct server_conn *conn)
+{
+	bufferevent_event_cb	 errcb;
+	void			*evcon;
+	struct ucred		 cred;
+	socklen_t		 len = sizeof cred;
+	evutil_socket_t		 fd;
+	size_t			 n;
+
+	TAILQ_REMOVE(&s->fresh, conn, entry);
+	bufferevent_getcb(conn->bev, NULL, NULL, &errcb, &evcon);
+	fd = bufferevent_getfd(conn->bev);
+	if (errcb == NULL || evcon == NULL || fd < 0) {
+		/* Already released by evhttp. */
+		bufferevent_decref(conn->bev);
+		free(conn);
+		s->nconns--;
+		return;
+	}
+	/* evhttp gives its connection as the bufferevent's argument. */
+	conn->evcon = evcon;
+	conn->fd = fd;
+	TAILQ_INSERT_TAIL(&s->conns, conn, entry);
+	evhttp_connection_set_closecb(conn->evcon, server_conn_closed_cb, conn);
+	bufferevent_decref(conn->bev);
 	if ((size_t)fd >= s->nfds) {
 		n = s->nfds ? s->nfds : 256;
 		while (n <= (size_t)fd)
@@ -248,7 +298,6 @@ server_conn_admit(struct server *s, struct server_conn *conn,
 		memset(s->by_fd + s->nfds, 0, (n - s->nfds) * sizeof *s->by_fd);
 		s->nfds = n;
 	}
-	conn->fd = fd;
 	s->by_fd[fd] = conn;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
 	    len != sizeof cred) {
@@ -271,47 +320,36 @@ server_conn_admit(struct server *s, struct server_conn *conn,
 		conn->u->warned = 0;
 }
 
+static void
+server_admit_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct server		*s = arg;
+	struct server_conn	*conn;
+
+	while ((conn = TAILQ_FIRST(&s->fresh)) != NULL)
+		server_conn_admit(s, conn);
+}
+
 /*
- * Runs every second and after new connections: forgets the connections
- * evhttp has released, admits new ones, and cuts off those whose request
- * has not arrived within the timeout (evhttp's own timer restarts at every
- * byte, so one byte a second would keep a connection forever).
+ * Every second: cut off connections whose request has not arrived within
+ * the timeout. evhttp's own timer restarts at every byte, so a client that
+ * sends one byte a second would keep a connection forever.
  */
 static void
 server_sweep_cb(evutil_socket_t unused, short what, void *arg)
 {
 	struct server		*s = arg;
-	struct server_conn	*conn, *next;
-	bufferevent_event_cb	 errcb;
-	evutil_socket_t		 fd;
+	struct server_conn	*conn;
 	int64_t			 now = clock_boot_ms();
 
-	for (conn = TAILQ_FIRST(&s->conns); conn != NULL; conn = next) {
-		next = TAILQ_NEXT(conn, entry);
-		bufferevent_getcb(conn->bev, NULL, NULL, &errcb, NULL);
-		if (errcb == NULL) {
-			server_conn_free(s, conn);	/* released by evhttp */
+	TAILQ_FOREACH(conn, &s->conns, entry) {
+		if (conn->call != NULL || conn->closing || now <= conn->deadline)
 			continue;
-		}
-		if (conn->fd < 0) {
-			if ((fd = bufferevent_getfd(conn->bev)) >= 0)
-				server_conn_admit(s, conn, fd);
-			continue;
-		}
-		if (now > conn->deadline) {
-			log_debug(NULL, "closing a connection of uid %lu: no "
-			    "complete request within %d s", conn->u != NULL ?
-			    (unsigned long)conn->u->uid : 0UL,
-			    s->limits.timeout);
-			shutdown(conn->fd, SHUT_RDWR);
-			conn->deadline = INT64_MAX;
-		}
-	}
-	if (s->paused && s->nconns < s->limits.max_connections) {
-		s->paused = 0;
-		evconnlistener_enable(s->listener);
-		log_info(NULL, "accepting connections again (%d open)",
-		    s->nconns);
+		log_debug(NULL, "closing a connection of uid %lu: no complete "
+		    "request within %d s", conn->u != NULL ?
+		    (unsigned long)conn->u->uid : 0UL, s->limits.timeout);
+		shutdown(conn->fd, SHUT_RDWR);
+		conn->closing = 1;
 	}
 }
 
@@ -320,27 +358,38 @@ server_bevcb(struct event_base *base, void *arg)
 {
 	struct server		*s = arg;
 	struct server_conn	*conn = xcalloc(1, sizeof *conn);
-	struct timeval		 now = { 0, 0 };
 
-	/* No BEV_OPT_CLOSE_ON_FREE: evhttp closes the socket itself. */
-	if ((conn->bev = bufferevent_socket_new(base, -1, 0)) == NULL)
+	conn->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (conn->bev == NULL)
 		fatal("cannot create a bufferevent");
 	bufferevent_incref(conn->bev);
+	conn->server = s;
 	conn->fd = -1;
 	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
-	TAILQ_INSERT_TAIL(&s->conns, conn, entry);
-	/* The descriptor is set after we return: admit it from the loop. */
-	event_add(s->sweep, &now);
-	if (++s->nconns >= s->limits.max_connections && !s->paused) {
-		s->paused = 1;
-		evconnlistener_disable(s->listener);
-		log_warn(NULL, "%d connections open; not accepting more until "
-		    "some close", s->nconns);
-	}
+	TAILQ_INSERT_TAIL(&s->fresh, conn, entry);
+	/* evhttp sets the descriptor after we return: admit from the loop. */
+	event_active(s->admit, EV_TIMEOUT, 0);
+	/* At the cap, the uid holding the most connections gives one up. */
+	if (++s->nconns > s->limits.max_connections)
+		server_evict(s);
 	return conn->bev;
 }
 
 static void	server_reply_const(struct server_call *, int, const char *);
+
+/* A decoded path goes into logs and routing: printable ASCII, no NUL. */
+static int
+server_path_ok(const char *path, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)path[i] < 0x20 ||
+		    (unsigned char)path[i] >= 0x7f)
+			return 0;
+	}
+	return len > 0 && len == strlen(path);
+}
 
 static void
 server_request_cb(struct evhttp_request *req, void *arg)
@@ -352,13 +401,23 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 	size_t			 blen = evbuffer_get_length(in);
 	char			*decoded;
+	size_t			 dlen;
 	struct server_conn	*conn;
 
-	/* The next request on this connection has its own time to arrive. */
-	if ((conn = server_conn_of(s, req)) != NULL)
-		conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout *
-		    1000 * 2;
+	if ((conn = server_conn_of(s, req)) == NULL) {
+		server_admit_cb(-1, 0, s);
+		conn = server_conn_of(s, req);
+	}
 	call->server = s;
+	call->conn = conn;
+	if (conn == NULL) {
+		log_warn(NULL, "refused a request on an unknown connection");
+		server_reply_const(call, 403, "{\"error\":\"forbidden\","
+		    "\"message\":\"unknown connection\"}");
+		return;
+	}
+	/* The next request on this connection has its own time to arrive. */
+	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
 	call->req = req;
 	call->api.reply = server_reply_cb;
 	call->api.ctx = call;
@@ -382,9 +441,14 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	}
 	p = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	decoded = p != NULL ? evhttp_uridecode(p, 0, NULL) : NULL;
-	call->path = xstrdup(decoded != NULL ? decoded : "");
-	free(decoded);
+	decoded = p != NULL ? evhttp_uridecode(p, 0, &dlen) : NULL;
+	if (decoded == NULL || !server_path_ok(decoded, dlen)) {
+		free(decoded);
+		server_reply_const(call, 400, "{\"error\":\"bad_request\","
+		    "\"message\":\"the path must be printable ASCII\"}");
+		return;
+	}
+	call->path = decoded;
 	call->query = q != NULL ? xstrdup(q) : NULL;
 	call->api.path = call->path;
 	call->api.query = call->query;
@@ -405,10 +469,9 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		call->api.body = call->body;
 		call->api.body_len = blen;
 	}
-	/* If the request waits, the client may leave first; the reply
-	 * removes this again. */
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    server_close_cb, call);
+	/* If the request waits, the client may leave first: the close
+	 * callback then cancels it. The reply clears this. */
+	conn->call = call;
 	api_handle(s->api, &call->api);
 }
 
@@ -554,12 +617,19 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 {
 	struct server	*s = xcalloc(1, sizeof *s);
 	struct timeval	 second = { 1, 0 };
+	struct rlimit	 rl;
 
 	s->base = base;
 	s->api = api;
+	TAILQ_INIT(&s->fresh);
+	server_default_limits(&s->limits);
+	/* Leave descriptors for upstream requests and timers. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)s->limits.max_connections + 256 > rl.rlim_cur)
+		s->limits.max_connections = rl.rlim_cur > 512 ?
+		    (int)(rl.rlim_cur - 256) : (int)rl.rlim_cur / 2;
 	TAILQ_INIT(&s->conns);
 	LIST_INIT(&s->uids);
-	server_default_limits(&s->limits);
 	if (fd < 0) {
 		if ((fd = server_listen(path, mode, gid, cause)) == -1) {
 			free(s);
@@ -580,9 +650,9 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 		fatal("evhttp_bind_listener failed");
 	evhttp_set_gencb(s->http, server_request_cb, s);
 	evhttp_set_bevcb(s->http, server_bevcb, s);
-	s->sweep = event_new(base, -1, 0, server_sweep_cb, s);
-	s->periodic = event_new(base, -1, EV_PERSIST, server_sweep_cb, s);
-	event_add(s->periodic, &second);
+	s->admit = event_new(base, -1, 0, server_admit_cb, s);
+	s->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, s);
+	event_add(s->sweep, &second);
 	/* Methods libevent knows all get a JSON answer from api.c. */
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
@@ -607,14 +677,17 @@ server_free(struct server *s)
 
 	if (s == NULL)
 		return;
-	/* evhttp_free frees the bound listener (and closes the socket) and
-	 * releases every connection. */
+	/* evhttp_free frees the bound listener (closing the socket) and every
+	 * connection, calling their close callbacks. */
 	evhttp_free(s->http);
-	while ((conn = TAILQ_FIRST(&s->conns)) != NULL)
-		server_conn_free(s, conn);
+	while ((conn = TAILQ_FIRST(&s->fresh)) != NULL) {
+		TAILQ_REMOVE(&s->fresh, conn, entry);
+		bufferevent_decref(conn->bev);
+		free(conn);
+	}
 	event_free(s->resume);
+	event_free(s->admit);
 	event_free(s->sweep);
-	event_free(s->periodic);
 	if (s->path != NULL)
 		unlink(s->path);
 	free(s->path);

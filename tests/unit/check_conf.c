@@ -870,7 +870,7 @@ static const struct bad_value bad_values[] = {
 	{ "client a", "client_secret_file =", "client_secret_file is empty" },
 	{ "client a", "client_secret =", "client_secret is empty" },
 	{ "client a", "client_secret_credential = ../secret",
-	    "invalid credential name '../secret'" },
+	    "invalid credential name: use 1 to 64" },
 	{ "client a", "allow_users = nosuchuser-xq", "unknown user" },
 	{ "daemon", "socket_mode = 0999",
 	    "socket_mode must be an octal mode" },

@@ -901,6 +901,26 @@ START_TEST(test_bad_value)
 }
 END_TEST
 
+/* A secret pasted where the credential's name belongs is not echoed. */
+START_TEST(test_credential_name_not_echoed)
+{
+	struct conf	*conf;
+	char		*cause = NULL;
+
+	setenv("CREDENTIALS_DIRECTORY", "/nonexistent", 1);
+	conf = load_mode("[client a]\n"
+	    "client_secret_credential = pasted/Secret+Value=\n", 0600, &cause);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	ck_assert_ptr_null(conf);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, "Secret+Value") == NULL,
+	    "the cause quotes the value: %s", cause);
+	ck_assert_msg(strstr(cause, "invalid credential name") != NULL,
+	    "unexpected cause: %s", cause);
+	free(cause);
+}
+END_TEST
+
 START_TEST(test_missing_keys)
 {
 	LOAD_ERROR(
@@ -1420,6 +1440,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_secret_file_content);
 	tcase_add_test(tc, test_secret_credential);
 	tcase_add_test(tc, test_inline_secret);
+	tcase_add_test(tc, test_credential_name_not_echoed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("helpers");

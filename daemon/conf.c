@@ -63,6 +63,18 @@ conf_new(void)
 	return conf;
 }
 
+void
+conf_client_defaults(struct conf_client *c)
+{
+	memset(c, 0, sizeof *c);
+	c->request_format = CONF_FORMAT_JSON;
+	c->client_auth = CONF_AUTH_BODY;
+	c->refresh_margin = -1;
+	c->min_valid = 30;
+	c->fallback_lifetime = 600;
+	c->timeout = 10;
+}
+
 static void
 conf_client_free(struct conf_client *c)
 {
@@ -527,15 +539,10 @@ conf_start_section(struct conf_parse *p, const char *section, char **cause)
 		return util_cause(cause, "duplicate client '%s' (first "
 		    "defined at %s:%d)", name, old->file, old->line);
 	c = xcalloc(1, sizeof *c);
+	conf_client_defaults(c);
 	c->name = xstrdup(name);
 	c->file = xstrdup(p->file);
 	c->line = p->header_line;
-	c->request_format = CONF_FORMAT_JSON;
-	c->client_auth = CONF_AUTH_BODY;
-	c->refresh_margin = -1;
-	c->min_valid = 30;
-	c->fallback_lifetime = 600;
-	c->timeout = 10;
 	conf->clients = xreallocarray(conf->clients, conf->nclients + 1,
 	    sizeof *conf->clients);
 	conf->clients[conf->nclients++] = c;

@@ -74,6 +74,8 @@ struct conf	*conf_new(void);
 int		 conf_finish(struct conf *, char **cause);
 void		 conf_free(struct conf *);
 struct conf_client *conf_find_client(const struct conf *, const char *name);
+/* Zeroes c and sets the defaults SPEC.md gives for an unset key. */
+void		 conf_client_defaults(struct conf_client *c);
 /*
  * Two client definitions that fetch the same token the same way (endpoint,
  * credentials, format, TLS): a reload keeps such a client's token. Access

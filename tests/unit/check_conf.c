@@ -1265,17 +1265,11 @@ static uid_t	s_uids[] = { 0 };
 static void
 base_client(struct conf_client *c)
 {
-	memset(c, 0, sizeof *c);
+	conf_client_defaults(c);
 	c->name = s_name;
 	c->token_url = s_url;
 	c->client_id = s_id;
 	c->secret = s_secret;
-	c->request_format = CONF_FORMAT_JSON;
-	c->client_auth = CONF_AUTH_BODY;
-	c->refresh_margin = -1;
-	c->min_valid = 30;
-	c->fallback_lifetime = 600;
-	c->timeout = 10;
 }
 
 START_TEST(test_same_source)

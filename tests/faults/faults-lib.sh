@@ -121,6 +121,18 @@ stop_pid() {
 	kill -KILL "$1" 2>/dev/null || true
 }
 
+# fetch_times LOG SINCE_MS: the times (ms) at which the daemon logged that
+# it requested a token, from SINCE_MS on (its debug lines start with a local
+# ISO time with milliseconds); empty if the log has none.
+fetch_times() {
+	local line ts
+	grep 'requesting a token' "$1" 2>/dev/null | while read -r line; do
+		ts=${line%% *}
+		ts=$(date -d "${ts/T/ } " +%s%3N 2>/dev/null) || continue
+		[ "$ts" -ge "$2" ] && echo "$ts"
+	done
+}
+
 # port_closed PORT: nothing listens there.
 port_closed() { ! curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$1/"; }
 
@@ -274,13 +286,14 @@ run_rows() {
 # SERVABLE_MS, and the script defines accepts TOKEN (the issuer or gateway
 # would take it now). ----
 
-# fresh_token: forces a refresh while the issuer is good; sets TOK0 and
-# T0 (ms, just before the request).
+# fresh_token: forces a refresh while the issuer is good; sets TOK0, T0 (ms,
+# just before the request that got it) and T0E (just after).
 fresh_token() {
 	local i
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		T0=$(now_ms)
 		cli "$ROW_SOCK" -t 10 refresh "$ROW"
+		T0E=$(now_ms)
 		[ "$rc" = 0 ] && break
 		sleep 1
 	done
@@ -289,20 +302,39 @@ fresh_token() {
 	rcheck "the issuer accepts it" accepts "$TOK0"
 }
 
-# forced_refresh REGEX: crvs-token refresh while the issuer fails. It
-# promises a new token, so it exits 75 with a message that names the failure
-# (or, as an older contract had it, prints the previous, still servable
-# token); never any other token.
-forced_refresh() {
+# forced_refresh_start: `crvs-token refresh NAME` in the background (with a
+# hanging issuer it takes the upstream timeout), so that consumers are
+# observed meanwhile; forced_refresh_check REGEX judges it. It promises a new
+# token, so it exits 75 with a message that names the failure (or, as an
+# older contract had it, prints the previous, still servable token); never
+# any other token.
+forced_refresh_start() {
+	(
+		cli "$ROW_SOCK" -t 10 refresh "$ROW"
+		printf '%s' "$out" >"$T/$ROW.fr.out"
+		printf '%s' "$err" >"$T/$ROW.fr.err"
+		echo "$rc" >"$T/$ROW.fr.rc"
+	) &
+	FR_PID=$!
+}
+forced_refresh_check() {
 	local regex=$1
-	cli "$ROW_SOCK" -t 10 refresh "$ROW"
+	wait "$FR_PID" || true
+	rc=$(cat "$T/$ROW.fr.rc" 2>/dev/null || echo none)
+	out=$(cat "$T/$ROW.fr.out" 2>/dev/null || true)
+	err=$(cat "$T/$ROW.fr.err" 2>/dev/null || true)
 	if [ "$rc" = 0 ]; then
 		rcheck "a forced refresh that fails prints no token but the previous one" test "$out" = "$TOK0"
 	else
 		rcheck "a forced refresh that fails exits 75 and says why (exit $rc: $err)" \
 		    eval '[ "$rc" = 75 ] && [ -z "$out" ] && grep -Eiq -- "$regex" <<<"$err"'
 	fi
-	FR_RC=$rc FR_ERR=$err
+	FR_RC=$rc
+}
+# forced_refresh REGEX: the same, in the foreground.
+forced_refresh() {
+	forced_refresh_start
+	forced_refresh_check "$1"
 }
 
 # observe REGEX: polls crvs-token -j until the previous token stops being
@@ -377,12 +409,14 @@ status_shows() {
 # the bound is the backoff step that was pending (next_refresh) plus slack.
 recover() {
 	local s next due t1 tok ei rtime bound inflight=0 i
+	"$@"
+	t1=$(now_ms)
+	# The step pending once the issuer is back (an attempt may have failed
+	# while it was coming back).
 	s=$(daemon_status "$ROW_SOCK" "$ROW")
 	next=$(jnum "$s" next_refresh)
 	due=$(( ${next:-0} - $(date +%s) ))
 	[ "$due" -gt 0 ] || inflight=1
-	"$@"
-	t1=$(now_ms)
 	tok=
 	while [ $(( $(now_ms) - t1 )) -lt 75000 ]; do
 		cli "$ROW_SOCK" -j -t 8 "$ROW"

@@ -12,10 +12,15 @@
 #   - GET /v1/clients/NAME shows last_error and the error class;
 #   - switched back to ok, the daemon recovers within one backoff step
 #     (the time is measured and printed).
+# Rows that are not failures: a slow answer within the timeout, opaque tokens
+# (accepted on expires_in or fallback_lifetime), the CA file (SIGHUP). Extra
+# rows: a forced refresh during the backoff, 50 callers with a per-request
+# min_valid (one refresh), tokens shorter than min_valid (no hammering).
 # Environment: MATRIX_ROWS="row row ..." runs only those rows; MATRIX_JOBS=N
 # runs at most N rows at a time (default all); TOKEND_WRAPPER wraps the
-# daemon (valgrind: MATRIX_JOBS=6 TOKEND_WRAPPER="valgrind --error-exitcode=99
-# --leak-check=full" tests/faults/matrix.sh).
+# daemon (valgrind: MATRIX_JOBS=3 TOKEND_WRAPPER="valgrind --error-exitcode=99
+# --leak-check=full" tests/faults/matrix.sh; with more rows at once the
+# timing checks fail for want of CPU).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$(cd "$here/../.." && pwd)}"
@@ -76,8 +81,9 @@ row_mode() {
 	fresh_token
 	mode "$q"
 	rq0=$(issuer_stat "$ROW_PORT" requests)
-	forced_refresh "$regex"
+	forced_refresh_start
 	observe "$regex"
+	forced_refresh_check "$regex"
 	rcheck "the daemon stays up" row_alive
 	status_shows "$class" "$regex" "$state"
 	rq1=$(issuer_stat "$ROW_PORT" requests)
@@ -88,32 +94,44 @@ row_mode() {
 
 # 503 with Retry-After: 4 s: the retry waits for it.
 row_retry_after() {
-	local rq0 tref sampler t n t2=''
+	local rq0 sampler t n t1='' t2=''
 	row_setup || { rfail "setup"; return; }
 	fresh_token
 	mode "mode=status&status=503&retry_after=4"
 	rq0=$(issuer_stat "$ROW_PORT" requests)
-	forced_refresh '503'
-	tref=$(now_ms)
-	# Watch when the issuer sees its next request, for 6 s, while the
-	# consumers are observed.
+	# When the issuer sees the failing request and its retry: sampled for
+	# 7 s while the consumers are observed.
 	(
-		for ((i = 0; i < 120; i++)); do
+		for ((i = 0; i < 140; i++)); do
 			echo "$(now_ms) $(issuer_stat "$ROW_PORT" requests)"
 			sleep 0.05
 		done
 	) >"$T/$ROW.samples" 2>/dev/null &
 	sampler=$!
+	forced_refresh_start
 	observe 'HTTP 503|503|unavailable|server error'
+	forced_refresh_check '503'
 	wait "$sampler" || true
 	while read -r t n; do
-		if [ -n "$n" ] && [ "$n" -ge $((rq0 + 2)) ]; then t2=$t; break; fi
+		[ -n "$n" ] || continue
+		if [ -z "$t1" ] && [ "$n" -ge $((rq0 + 1)) ]; then t1=$t; fi
+		if [ "$n" -ge $((rq0 + 2)) ]; then t2=$t; break; fi
 	done <"$T/$ROW.samples"
-	note "the failed request at +$((tref - T0)) ms, the retry $(( ${t2:-0} - tref )) ms after it"
-	rcheck "Retry-After: 4 was honoured: no retry within 4 s (next after $(( ${t2:-0} - tref )) ms)" \
-	    test -n "$t2" -a $(( ${t2:-0} - tref )) -ge 3900
+	# The daemon's log times its requests more precisely than sampling
+	# the issuer can under load: use it when it has them.
+	local ft
+	ft=$(fetch_times "$T/$ROW.tokend.log" "$T0E" | head -n 2 | tr '\n' ' ')
+	if [ "$(wc -w <<<"$ft")" = 2 ]; then
+		read -r t1 t2 <<<"$ft"
+	fi
+	note "the failed request at +$(( ${t1:-0} - T0 )) ms, the retry $(( ${t2:-0} - ${t1:-0} )) ms after it"
+	# At least Retry-After, unless the token stops being servable sooner.
+	local lo=$(( T0 + SERVABLE_MS - ${t1:-0} ))
+	[ "$lo" -le 4000 ] || lo=4000
+	rcheck "Retry-After: 4 was honoured: no retry within 4 s or before the token stopped being servable (next after $(( ${t2:-0} - ${t1:-0} )) ms, at least $((lo - 200)))" \
+	    test -n "$t1" -a -n "$t2" -a $(( ${t2:-0} - ${t1:-0} )) -ge $((lo - 200))
 	rcheck "but the retry came before the token stopped being servable" \
-	    test -n "$t2" -a $(( ${t2:-0} - T0 )) -le $(( (LIFETIME - 1 - MIN_VALID) * 1000 + 200 ))
+	    test -n "$t2" -a $(( ${t2:-0} - T0E )) -le $((SERVABLE_MS + 500))
 	rcheck "the daemon stays up" row_alive
 	status_shows transient '503' unavailable
 	recover mode mode=ok
@@ -194,8 +212,9 @@ row_refused() {
 	stop_pid "$ROW_ISSUER_PID"
 	ROW_ISSUER_PID=
 	wait_for 10 port_closed "$port" || true
-	forced_refresh 'connect|refused'
+	forced_refresh_start
 	observe 'connect|refused'
+	forced_refresh_check 'connect|refused'
 	rcheck "the daemon stays up" row_alive
 	status_shows transient 'connect|refused' unavailable
 	recover restart_issuer "$port"
@@ -222,8 +241,9 @@ row_tls_swap() {
 	wait_for 10 port_closed "$port" || true
 	start_issuer_at "$ROW.issuer" "$port" --lifetime "$LIFETIME" --tls "$T/rogue.crt" "$T/rogue.key"
 	ROW_ISSUER_PID=$ISSUER_PID
-	forced_refresh 'SSL|TLS|certificate|verif'
+	forced_refresh_start
 	observe 'SSL|TLS|certificate|verif'
+	forced_refresh_check 'SSL|TLS|certificate|verif'
 	rcheck "the daemon stays up" row_alive
 	status_shows transient 'SSL|TLS|certificate|verif' unavailable
 	stop_pid "$ROW_ISSUER_PID"
@@ -373,6 +393,6 @@ JOBS=${MATRIX_JOBS:-0}
 
 run_rows "${ORDER[@]}"
 echo "---- recovery times"
-grep -h '^RECOVERY' "$T"/row.*.out | sort -k3 -t' ' || true
+grep -h '^RECOVERY' "$T"/row.*.out | sort -t' ' -k3,3g || true
 echo "$TEST_NAME: runtime $(secs_since "$START") s"
 finish

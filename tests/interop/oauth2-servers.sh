@@ -154,8 +154,9 @@ row_server() {
 	SERVABLE_MS=$(( (TTL - 1 - MIN_VALID) * 1000 ))
 	fresh_token
 	echo 'status 503' >"$T/$ROW.control"
-	forced_refresh '503'
+	forced_refresh_start
 	observe '503'
+	forced_refresh_check '503'
 	rcheck "the daemon stays up" alive "$ROW_DAEMON_PID"
 	status_shows transient '503' unavailable
 	recover eval 'echo ok >"$T/$ROW.control"'
@@ -168,8 +169,9 @@ row_server() {
 	stop_pid "$SRV_PID"
 	ROW_ISSUER_PID=
 	wait_for 10 port_closed "$port" || true
-	forced_refresh 'connect|refused'
+	forced_refresh_start
 	observe 'connect|refused'
+	forced_refresh_check 'connect|refused'
 	rcheck "the daemon stays up" alive "$ROW_DAEMON_PID"
 	status_shows transient 'connect|refused' unavailable
 	OFFLINE=0
@@ -211,6 +213,6 @@ ORDER=(oidc_basic_form oidc_post_form oidc_wrong_secret mock_form_basic mock_jso
 JOBS=${INTEROP_JOBS:-0}
 run_rows "${ORDER[@]}"
 echo "---- recovery times"
-grep -h '^RECOVERY' "$T"/row.*.out | sort -k3 -t' ' || true
+grep -h '^RECOVERY' "$T"/row.*.out | sort -t' ' -k3,3g || true
 echo "$TEST_NAME: runtime $(secs_since "$START") s"
 finish

@@ -296,10 +296,6 @@ client_install(struct client *c, struct token_result *t, int64_t sent)
 	    t->is_jwt ? "JWT" : "opaque", (long long)(c->lifetime / 1000),
 	    t->judged_by, (long long)((c->obtained + delay - clock_boot_ms()) /
 	    1000));
-	if (c->lifetime <= (int64_t)c->conf->min_valid * 1000)
-		log_warn(c->name, "token lifetime %lld s is not above "
-		    "min_valid %d s: it can never be served",
-		    (long long)(c->lifetime / 1000), c->conf->min_valid);
 }
 
 static void
@@ -313,8 +309,8 @@ client_fetch_cb(void *arg, const struct fetch_result *res)
 	c->req = NULL;
 	c->attempted = 1;
 	if (res->error != NULL) {
-		client_fail(c, REFRESH_TRANSIENT, 0, res->retry_after_ms,
-		    res->error);
+		client_fail(c, res->too_big ? REFRESH_BAD_RESPONSE :
+		    REFRESH_TRANSIENT, 0, res->retry_after_ms, res->error);
 		goto out;
 	}
 	if (res->status != 200) {
@@ -349,6 +345,17 @@ client_fetch_cb(void *arg, const struct fetch_result *res)
 		}
 		client_fail(c, REFRESH_BAD_RESPONSE, 200, -1,
 		    "the issuer keeps handing back the rejected token");
+		goto out;
+	}
+	if (t.lifetime_ms <= (int64_t)c->conf->min_valid * 1000) {
+		/* It could never be served: back off instead of refetching. */
+		why = xasprintf("the token lives %lld s, not more than "
+		    "min_valid (%d s)", (long long)(t.lifetime_ms / 1000),
+		    c->conf->min_valid);
+		c->lifetime = t.lifetime_ms;
+		secmem_free(t.token);
+		client_fail(c, REFRESH_BAD_RESPONSE, 200, -1, why);
+		free(why);
 		goto out;
 	}
 	client_install(c, &t, res->boot_sent);
@@ -464,9 +471,10 @@ client_get_token(struct client *c, int min_valid, int force,
 	}
 	/* Backing off after failures: do not hammer the issuer. */
 	if (c->req == NULL && c->attempt > 0 && clock_timer_pending(c->timer)) {
-		msg = xasprintf("no valid token for %s: %s (next attempt in "
-		    "%.0f s)", c->name, c->last_error != NULL ? c->last_error :
-		    "previous attempt failed",
+		msg = xasprintf("%s for %s: %s (next attempt in %.0f s)",
+		    force && client_servable(c) ? "no new token" :
+		    "no valid token", c->name, c->last_error != NULL ?
+		    c->last_error : "previous attempt failed",
 		    (double)client_next_fetch_in(c) / 1000);
 		cb(arg, NULL, 503, msg);
 		free(msg);

@@ -34,7 +34,7 @@ struct fetch_req {
 	char			 errbuf[CURL_ERROR_SIZE];
 	int			 too_big;
 	int64_t			 date;
-	int64_t			 retry_after_ms;
+	char			 retry_after[64];	/* as sent */
 	int64_t			 boot_sent;
 	int64_t			 wall_sent;
 	fetch_cb		 cb;
@@ -163,18 +163,20 @@ fetch_write_cb(char *data, size_t size, size_t n, void *arg)
 }
 
 int64_t
-fetch_parse_retry_after(const char *v, int64_t wall_now)
+fetch_parse_retry_after(const char *v, int64_t now_ms)
 {
 	long long	secs;
 	time_t		t;
 
 	while (*v == ' ')
 		v++;
+	if (*v == '\0')
+		return -1;
 	if (util_parse_int(v, 0, 86400, &secs) == 0)
 		return secs * 1000;
 	if ((t = curl_getdate(v, NULL)) == -1)
 		return -1;
-	return (int64_t)t * 1000 > wall_now ? (int64_t)t * 1000 - wall_now : 0;
+	return (int64_t)t * 1000 > now_ms ? (int64_t)t * 1000 - now_ms : 0;
 }
 
 static size_t
@@ -194,7 +196,7 @@ fetch_header_cb(char *data, size_t size, size_t n, void *arg)
 	/* A new status line (after 100 Continue) starts over. */
 	if (strncmp(line, "HTTP/", 5) == 0) {
 		r->date = -1;
-		r->retry_after_ms = -1;
+		r->retry_after[0] = '\0';
 		return len;
 	}
 	if ((v = strchr(line, ':')) == NULL)
@@ -206,7 +208,7 @@ fetch_header_cb(char *data, size_t size, size_t n, void *arg)
 		if ((t = curl_getdate(v, NULL)) != -1)
 			r->date = t;
 	} else if (strcasecmp(line, "Retry-After") == 0)
-		r->retry_after_ms = fetch_parse_retry_after(v, clock_wall_ms());
+		snprintf(r->retry_after, sizeof r->retry_after, "%s", v);
 	return len;
 }
 
@@ -389,6 +391,8 @@ fetch_done(struct fetch_req *r, CURLcode code)
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	res.status = status;
+	if (code == CURLE_FILESIZE_EXCEEDED)
+		r->too_big = 1;
 	res.too_big = r->too_big;
 	if (r->too_big)
 		res.error = "answer larger than the body limit";
@@ -400,7 +404,10 @@ fetch_done(struct fetch_req *r, CURLcode code)
 	res.body = r->body.data != NULL ? r->body.data : "";
 	res.len = r->body.len;
 	res.date = r->date;
-	res.retry_after_ms = r->retry_after_ms;
+	/* An HTTP date in Retry-After is the issuer's: compare it with the
+	 * issuer's Date, not with our clock. */
+	res.retry_after_ms = fetch_parse_retry_after(r->retry_after,
+	    r->date >= 0 ? r->date * 1000 : clock_wall_ms());
 	res.boot_sent = r->boot_sent;
 	res.wall_sent = r->wall_sent;
 	r->cb(r->arg, &res);
@@ -437,7 +444,6 @@ fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
 	r->name = xstrdup(c->name);
 	r->secret = secmem_strdup(c->secret);
 	r->date = -1;
-	r->retry_after_ms = -1;
 	if ((r->easy = e = curl_easy_init()) == NULL)
 		fatal("curl_easy_init failed");
 	fetch_build_request(r, c);

@@ -39,7 +39,10 @@ void		 fetch_free(struct fetch *);
 struct fetch_req *fetch_start(struct fetch *, const struct conf_client *,
 		    fetch_cb, void *arg, char **cause);
 void		 fetch_cancel(struct fetch_req *);
-/* Milliseconds until a Retry-After value (seconds or HTTP date), or -1. */
-int64_t		 fetch_parse_retry_after(const char *value, int64_t wall_now);
+/*
+ * Milliseconds until a Retry-After value (seconds, or an HTTP date compared
+ * with now_ms, the issuer's time), or -1 when there is none.
+ */
+int64_t		 fetch_parse_retry_after(const char *value, int64_t now_ms);
 
 #endif

@@ -21,13 +21,16 @@ check "--help exits 0 and shows the usage" sh -c "[ $hv_rc = 0 ] && printf '%s' 
 run_cli v -V
 check "-V prints the version" sh -c "printf '%s' \"\$1\" | grep -q '^crvs-token [0-9]'" _ "$v_out"
 
+# The rejected client gets an issuer of its own: its retries must not
+# count against demo's.
+start_issuer rej --lifetime 600
 start_issuer issuer --lifetime 600
 # A port that nothing listens on: bind one, note it, close it.
 dead_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 {
 	client_section demo "$ISSUER_PORT"
 	client_section down "$dead_port" "timeout = 2"
-	client_section refused "$ISSUER_PORT"
+	client_section refused "$rej_PORT"
 } | write_conf
 # The issuer does not know this secret: 401 invalid_client.
 write_secret refused wrong-secret

@@ -75,8 +75,31 @@ CONF
 	wait $dpid
 }
 
+# One closing line for the whole run: the test programs that passed and
+# failed (each program's own log ends with its count of checks).
+summary() {
+	pass=0; fail=0; checks=0
+	for trs in $(find tests -name '*.trs'); do
+		case "$(sed -n 's/^:test-result: //p' "$trs")" in
+		PASS|SKIP) pass=$((pass + 1)) ;;
+		*) fail=$((fail + 1)) ;;
+		esac
+	done
+	checks=$(cat $(find tests -name '*.log') 2>/dev/null |
+	    sed -n 's/^[a-z0-9-]*: \([0-9][0-9]*\) passed, [0-9]* failed$/\1/p;
+	        s/^[0-9]*%: Checks: \([0-9]*\), Failures: 0, Errors: 0$/\1/p' |
+	    awk '{ n += $1 } END { print n + 0 }')
+	echo "make check: $checks checks passed in $pass test programs"
+	echo "$pass passed, $fail failed"
+}
+
 case "${1:-}" in
 demo)	install_deps; build; demo ;;
-test)	install_deps; build; make -j"$(nproc)" check || { cat test-suite.log 2>/dev/null | tail -n 200; exit 1; } ;;
+test)	install_deps; build
+	rc=0
+	make -j"$(nproc)" check || rc=$?
+	[ $rc -eq 0 ] || tail -n 200 test-suite.log 2>/dev/null || true
+	summary ;
+	exit $rc ;;
 *)	echo "usage: $0 demo|test" >&2; exit 64 ;;
 esac

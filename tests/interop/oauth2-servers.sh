@@ -97,6 +97,13 @@ accepts() {
 	esac
 }
 
+# token_older_than SOCK NAME SECS: the token has at most SECS left.
+token_older_than() {
+	local ei
+	ei=$(jnum "$(daemon_status "$1" "$2")" expires_in)
+	[ -n "$ei" ] && [ "$ei" -le "$3" ]
+}
+
 # row_server KIND CLIENT FORMAT AUTH SCOPE
 row_server() {
 	local tok ei t distinct=1 prev first_change=0 bad=0 n=0 port s
@@ -149,6 +156,24 @@ row_server() {
 	note "refresh watch: $n answers, $distinct tokens, first change after $first_change ms, $bad bad"
 	rcheck "refreshes: the token changed within $((TTL + 3)) s ($distinct tokens)" test "$distinct" -ge 2
 	rcheck "every answer meanwhile had at least min_valid left, and each new token was accepted ($bad bad of $n)" test "$bad" = 0
+
+	# Many consumers, one upstream request: once a fresh token is a few
+	# seconds old (well before its proactive refresh), 100 callers at once
+	# ask for more validity than it has left, so each needs the next token;
+	# the server must see one request for all of them.
+	"$TOKEN" -s "$ROW_SOCK" refresh "$ROW" >/dev/null 2>&1 || true
+	wait_for 10 token_older_than "$ROW_SOCK" "$ROW" $((TTL - 4)) || true
+	local before after outs
+	before=$(grep -c 'POST /token -> 200' "$T/$ROW.server.log" || true)
+	mkdir -p "$T/$ROW.many"
+	seq 100 | xargs -P 100 -I{} sh -c '"$1" -s "$2" -m "$3" "$4" >"$5/{}" 2>&1 || echo "exit $?" >>"$5/{}"' \
+	    _ "$TOKEN" "$ROW_SOCK" $((TTL - 3)) "$ROW" "$T/$ROW.many"
+	after=$(grep -c 'POST /token -> 200' "$T/$ROW.server.log" || true)
+	outs=$(cat "$T/$ROW.many"/* | sort -u | wc -l)
+	rcheck "100 concurrent callers needing a new token: one request to the server ($((after - before)))" \
+	    test $((after - before)) = 1
+	rcheck "... and all 100 got the same new token ($outs distinct answers)" test "$outs" = 1
+	rcheck "... which the server accepts" accepts "$(head -n 1 "$T/$ROW.many/1")"
 
 	# A 503 from the server.
 	SERVABLE_MS=$(( (TTL - 1 - MIN_VALID) * 1000 ))

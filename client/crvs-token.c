@@ -108,10 +108,16 @@ on_body(http_parser *p, const char *at, size_t len)
 		return 1;
 	}
 	if (a->len + len + 1 > a->cap) {
-		a->cap = (a->len + len + 1) * 2;
-		if ((n = realloc(a->body, a->cap)) == NULL)
+		/* Not realloc: the old buffer may hold part of a token. */
+		if ((n = malloc((a->len + len + 1) * 2)) == NULL)
 			return 1;
+		if (a->body != NULL) {
+			memcpy(n, a->body, a->len);
+			explicit_bzero(a->body, a->cap);
+			free(a->body);
+		}
 		a->body = n;
+		a->cap = (a->len + len + 1) * 2;
 	}
 	memcpy(a->body + a->len, at, len);
 	a->len += len;
@@ -309,6 +315,8 @@ read_rejected(void)
 	ssize_t	 n;
 
 	if ((n = getline(&line, &cap, stdin)) <= 0) {
+		if (line != NULL)
+			explicit_bzero(line, cap);
 		free(line);
 		return NULL;
 	}

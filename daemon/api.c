@@ -38,6 +38,7 @@ struct api {
 struct api_wait {
 	struct api		*api;
 	struct api_request	*req;
+	struct client		*client;
 	struct client_waiter	*waiter;
 	char			 name[CONF_NAME_MAX + 1];
 };
@@ -186,7 +187,13 @@ api_token_cb(void *arg, const struct client_token *t, int status,
 	struct api_request	*req = w->req;
 
 	req->cancel = NULL;
-	if (t != NULL) {
+	/* A reload while this waited may have taken the caller's access. */
+	if (t != NULL && !acl_allowed(client_conf(w->client), &req->peer,
+	    w->api->self_uid)) {
+		w->api->denied++;
+		api_error(req, 403, "forbidden", "uid %lu may no longer read "
+		    "client '%s'", (unsigned long)req->peer.uid, w->name);
+	} else if (t != NULL) {
 		w->api->tokens_served++;
 		api_send_token(req, w->name, t);
 	} else
@@ -241,6 +248,7 @@ api_token_common(struct api *api, struct api_request *req, struct client *c,
 	w = xcalloc(1, sizeof *w);
 	w->api = api;
 	w->req = req;
+	w->client = c;
 	strncpy(w->name, client_name(c), sizeof w->name - 1);
 	waiter = client_get_token(c, min_valid, force, rejected,
 	    rejected_len, (int64_t)client_conf(c)->timeout * 1000 +

@@ -305,6 +305,7 @@ client_fetch_cb(void *arg, const struct fetch_result *res)
 	struct token_input	 in;
 	struct token_result	 t;
 	char			*cause = NULL, *why;
+	int64_t			 left;
 
 	c->req = NULL;
 	c->attempted = 1;
@@ -347,11 +348,13 @@ client_fetch_cb(void *arg, const struct fetch_result *res)
 		    "the issuer keeps handing back the rejected token");
 		goto out;
 	}
-	if (t.lifetime_ms <= (int64_t)c->conf->min_valid * 1000) {
-		/* It could never be served: back off instead of refetching. */
-		why = xasprintf("the token lives %lld s, not more than "
-		    "min_valid (%d s)", (long long)(t.lifetime_ms / 1000),
-		    c->conf->min_valid);
+	left = res->boot_sent + t.lifetime_ms - clock_boot_ms();
+	if (left <= (int64_t)c->conf->min_valid * 1000) {
+		/* It could never be served: back off instead of refetching
+		 * (a short lifetime, or an answer slower than the margin). */
+		why = xasprintf("the token %s %lld s, not more than min_valid "
+		    "(%d s)", left < t.lifetime_ms - 1000 ? "arrived with" :
+		    "lives", (long long)(left / 1000), c->conf->min_valid);
 		c->lifetime = t.lifetime_ms;
 		secmem_free(t.token);
 		client_fail(c, REFRESH_BAD_RESPONSE, 200, -1, why);
@@ -379,6 +382,8 @@ client_fetch(struct client *c)
 		c->attempted = 1;
 		client_fail(c, REFRESH_TRANSIENT, 0, -1, cause);
 		free(cause);
+		if (c->observer != NULL)
+			c->observer(c->observer_arg, c);
 	}
 }
 
@@ -480,6 +485,23 @@ client_get_token(struct client *c, int min_valid, int force,
 		free(msg);
 		return NULL;
 	}
+	/*
+	 * Start the fetch before queueing: if it cannot start, the failure
+	 * wakes the waiters at once, and this request must not be one of
+	 * them (its caller would be told of a wait that already ended).
+	 */
+	if (c->req == NULL && (!clock_timer_pending(c->timer) ||
+	    (c->attempt == 0 && c->remints == 0))) {
+		client_fetch(c);	/* or the scheduled one, brought forward */
+		if (c->req == NULL) {
+			msg = xasprintf("no valid token for %s: %s", c->name,
+			    c->last_error != NULL ? c->last_error :
+			    "cannot ask the issuer");
+			cb(arg, NULL, 503, msg);
+			free(msg);
+			return NULL;
+		}
+	}
 	w = xcalloc(1, sizeof *w);
 	w->client = c;
 	w->min_valid = min_valid;
@@ -491,10 +513,6 @@ client_get_token(struct client *c, int min_valid, int force,
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
 	evtimer_add(w->timeout, &tv);
 	TAILQ_INSERT_TAIL(&c->waiters, w, entry);
-	if (c->req == NULL && !clock_timer_pending(c->timer))
-		client_fetch(c);
-	else if (c->req == NULL && c->attempt == 0 && c->remints == 0)
-		client_fetch(c);	/* the scheduled refresh, brought forward */
 	return w;
 }
 

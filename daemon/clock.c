@@ -64,8 +64,12 @@ clock_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct clock_timer	*t = arg;
 	uint64_t		 n;
 
-	if (read(fd, &n, sizeof n) != sizeof n && errno != EAGAIN)
-		log_warn(NULL, "timerfd read: %m");
+	/* Nothing to read: re-armed since it became readable. */
+	if (read(fd, &n, sizeof n) != sizeof n) {
+		if (errno != EAGAIN)
+			log_warn(NULL, "timerfd read: %m");
+		return;
+	}
 	if (t->deadline == -1)
 		return;
 	t->deadline = -1;

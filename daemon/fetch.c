@@ -215,10 +215,15 @@ fetch_header_cb(char *data, size_t size, size_t n, void *arg)
 static void
 fetch_req_free(struct fetch_req *r)
 {
+	struct curl_slist	*h;
+
 	if (r->easy != NULL) {
 		curl_multi_remove_handle(r->fetch->multi, r->easy);
 		curl_easy_cleanup(r->easy);
 	}
+	/* The Authorization: Basic header holds the secret. */
+	for (h = r->headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(r->headers);
 	secmem_free(r->url);
 	secbuf_reset(&r->post);

@@ -404,11 +404,14 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	size_t			 dlen;
 	struct server_conn	*conn;
 
+	call->server = s;
+	call->req = req;
+	call->api.reply = server_reply_cb;
+	call->api.ctx = call;
 	if ((conn = server_conn_of(s, req)) == NULL) {
 		server_admit_cb(-1, 0, s);
 		conn = server_conn_of(s, req);
 	}
-	call->server = s;
 	call->conn = conn;
 	if (conn == NULL) {
 		log_warn(NULL, "refused a request on an unknown connection");
@@ -418,9 +421,6 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	}
 	/* The next request on this connection has its own time to arrive. */
 	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
-	call->req = req;
-	call->api.reply = server_reply_cb;
-	call->api.ctx = call;
 	if (server_peer(req, call) == -1) {
 		log_warn(NULL, "refused a connection whose peer credentials "
 		    "cannot be read");

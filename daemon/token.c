@@ -239,7 +239,12 @@ token_parse_response(const struct token_input *in, struct token_result *res,
 		 * By the issuer's clock. Date and iat have one-second
 		 * resolution: count a second less to stay on the safe side.
 		 */
-		if (in->date >= 0) {
+		/*
+		 * Date and iat are both lower bounds on the issuer's time at
+		 * the answer: take the later, so that a lagging Date (a
+		 * proxy's clock) cannot stretch the lifetime past exp - iat.
+		 */
+		if (in->date >= 0 && (!claims.has_iat || in->date >= claims.iat)) {
 			issuer_now = in->date;
 			res->judged_by = "Date";
 		} else if (claims.has_iat) {

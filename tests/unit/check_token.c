@@ -808,6 +808,29 @@ START_TEST(test_regression_exp_overflow)
 }
 END_TEST
 
+/* A Date behind iat (a proxy with a slow clock) cannot stretch the
+ * lifetime past exp - iat: the later of the two judges. */
+START_TEST(test_lagging_date)
+{
+	struct token_result	 res;
+	char			*t = jwt_iat_exp(T0, T0 + 600);
+	char			*body, *cause = NULL;
+
+	body = answer(t, "");
+	ck_assert_int_eq(parse(body, T0 - 3600, T0 * 1000, &res, &cause), 0);
+	ck_assert_int_eq(res.lifetime_ms, 599000);
+	ck_assert_str_eq(res.judged_by, "iat");
+	secmem_free(res.token);
+	/* A Date after iat (the answer took a while) still judges. */
+	ck_assert_int_eq(parse(body, T0 + 5, T0 * 1000, &res, &cause), 0);
+	ck_assert_int_eq(res.lifetime_ms, 594000);
+	ck_assert_str_eq(res.judged_by, "Date");
+	secmem_free(res.token);
+	free(body);
+	free(t);
+}
+END_TEST
+
 START_TEST(test_result_is_copy)
 {
 	struct token_result	 res;
@@ -936,6 +959,7 @@ token_suite(void)
 	tcase_add_test(tc, test_expired_jwt);
 	tcase_add_test(tc, test_lifetime_max);
 	tcase_add_test(tc, test_result_is_copy);
+	tcase_add_test(tc, test_lagging_date);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("secmem");

@@ -49,6 +49,7 @@ struct server_conn {
 	evutil_socket_t		 fd;
 	struct server_uid	*u;
 	struct server_call	*call;		/* a request that waits */
+	struct event		*hangup;	/* watches for EOF meanwhile */
 	int64_t			 deadline;	/* boot ms for the next request */
 	int			 closing;	/* shut down by us */
 	TAILQ_ENTRY(server_conn) entry;
@@ -121,8 +122,11 @@ server_reply_cb(void *ctx, int status, const char *content_type,
 	char			*copy;
 	const char		*reason;
 
-	if (call->conn != NULL)
+	if (call->conn != NULL) {
 		call->conn->call = NULL;
+		if (call->conn->hangup != NULL)
+			event_del(call->conn->hangup);
+	}
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	/* Answers may hold a token: send a copy that is wiped once sent. */
@@ -218,6 +222,8 @@ server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	struct server		*s = conn->server;
 
 	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (conn->hangup != NULL)
+		event_free(conn->hangup);
 	if (conn->call != NULL) {
 		if (conn->call->api.cancel != NULL)
 			conn->call->api.cancel(conn->call->api.cancel_arg);
@@ -377,6 +383,30 @@ server_bevcb(struct event_base *base, void *arg)
 
 static void	server_reply_const(struct server_call *, int, const char *);
 
+/*
+ * The socket of a connection whose request waits became readable: if the
+ * client has hung up, drop the connection now (its close callback cancels
+ * the wait) rather than when the answer cannot be written.
+ */
+static void
+server_hangup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server_conn	*conn = arg;
+	char			 c;
+	ssize_t			 n;
+
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		return;		/* a pipelined request: evhttp reads it later */
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		event_add(conn->hangup, NULL);
+		return;
+	}
+	log_debug(NULL, "uid %lu hung up while its request waited",
+	    conn->u != NULL ? (unsigned long)conn->u->uid : 0UL);
+	evhttp_connection_free(conn->evcon);
+}
+
 /* A decoded path goes into logs and routing: printable ASCII, no NUL. */
 static int
 server_path_ok(const char *path, size_t len)
@@ -473,6 +503,14 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	 * callback then cancels it. The reply clears this. */
 	conn->call = call;
 	api_handle(s->api, &call->api);
+	if (conn->call != NULL) {
+		/* evhttp does not read while a request is handled: watch for
+		 * the client hanging up ourselves. */
+		if (conn->hangup == NULL)
+			conn->hangup = event_new(s->base, conn->fd, EV_READ,
+			    server_hangup_cb, conn);
+		event_add(conn->hangup, NULL);
+	}
 }
 
 static void

@@ -11,6 +11,8 @@
 
 #include <check.h>
 
+#include "unit.h"
+
 #include "acl.h"
 #include "conf.h"
 
@@ -236,12 +238,5 @@ acl_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(acl_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(acl_suite());
 }

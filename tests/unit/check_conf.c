@@ -21,6 +21,8 @@
 
 #include <check.h>
 
+#include "unit.h"
+
 #include "conf.h"
 #include "secmem.h"
 #include "util.h"
@@ -1461,10 +1463,9 @@ conf_suite(void)
 int
 main(void)
 {
-	SRunner		*sr;
 	const char	*tmp = getenv("TMPDIR");
 	char		*tmpl;
-	int		 failed;
+	int		 rc;
 
 	umask(022);
 	if (tmp == NULL || *tmp != '/')
@@ -1474,11 +1475,8 @@ main(void)
 		perror("mkdtemp");
 		return EXIT_FAILURE;
 	}
-	sr = srunner_create(conf_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = unit_run(conf_suite());
 	rm_rf(top_tmp);
 	free(tmpl);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return rc;
 }

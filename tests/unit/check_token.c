@@ -18,6 +18,8 @@
 
 #include <check.h>
 
+#include "unit.h"
+
 #include "secmem.h"
 #include "token.h"
 #include "util.h"
@@ -977,12 +979,5 @@ token_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(token_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(token_suite());
 }

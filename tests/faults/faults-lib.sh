@@ -31,7 +31,7 @@ faults_cleanup() {
 	done <"$FAULTS_PIDFILE"
 	: >"$FAULTS_PIDFILE"
 }
-trap 'faults_cleanup; cleanup' EXIT
+trap 'faults_rc=$?; faults_cleanup; cleanup "$faults_rc"' EXIT
 
 # proc_state PID: R, S, Z, ... or empty when gone.
 proc_state() {

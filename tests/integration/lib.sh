@@ -23,8 +23,15 @@ FAILED=0
 PASSED=0
 TEST_NAME=$(basename "$0" .sh)
 
+# cleanup [RC]: RC is how the script ended (default $?; an EXIT trap that
+# runs other commands first passes it on).
 cleanup() {
-	local pid
+	local rc=${1:-$?} pid
+	# set -e ended the script between checks: say so, and show the logs.
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ "${FAILED:-0}" -eq 0 ]; then
+		echo "FAIL: $TEST_NAME: stopped early (exit $rc) after $PASSED checks; logs follow"
+		FAILED=1
+	fi
 	for pid in "${PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
@@ -89,8 +96,9 @@ start_issuer() {
 }
 
 # issuer_get PORT PATH: the control API of a fake issuer.
-issuer_get() { curl -sf --max-time 5 "http://127.0.0.1:$1$2"; }
-issuer_post() { curl -sf --max-time 5 -X POST "http://127.0.0.1:$1$2"; }
+# (15 s: a loaded machine running the suites in parallel can be slow.)
+issuer_get() { curl -sf --max-time 15 "http://127.0.0.1:$1$2"; }
+issuer_post() { curl -sf --max-time 15 -X POST "http://127.0.0.1:$1$2"; }
 # issuer_stat PORT KEY: one number from /control/stats.
 issuer_stat() {
 	issuer_get "$1" /control/stats |

@@ -35,7 +35,7 @@ chmod 755 "$T"
 
 sec_cleanup() {
 	local rc=$? u g
-	cleanup
+	cleanup "$rc"
 	for u in "${SEC_USERS[@]}"; do
 		pkill_uid_free "$u"
 		userdel "$u" >/dev/null 2>&1 || true

@@ -175,17 +175,10 @@ row_retry_after_date() {
 	done
 	sleep 0.2
 	stop_pid "$sampler"
-	while read -r t n; do
-		[ -n "$n" ] || continue
-		if [ -z "$t1" ] && [ "$n" -ge $((rq0 + 1)) ]; then t1=$t; fi
-		if [ "$n" -ge $((rq0 + 2)) ]; then t2=$t; break; fi
-	done <"$T/$ROW.samples"
-	# The daemon's log times its requests more precisely (on its faked
-	# wall clock: the offset is taken off).
-	local ft
-	ft=$(fetch_times "$T/$ROW.tokend.log" "$since" | head -n 2 | tr '\n' ' ')
-	if [ "$(wc -w <<<"$ft")" = 2 ]; then
-		read -r t1 t2 <<<"$ft"
+	# The daemon's log times are on its faked wall clock: take the
+	# offset off when they were used.
+	request_times "$T/$ROW.samples" "$rq0" "$T/$ROW.tokend.log" "$since"
+	if [ "$(fetch_times "$T/$ROW.tokend.log" "$since" | head -n 2 | wc -l)" = 2 ]; then
 		t1=$((t1 - off * 1000)) t2=$((t2 - off * 1000))
 	fi
 	[ -n "$t2" ] || { echo "samples:"; head -5 "$T/$ROW.samples"; tail -3 "$T/$ROW.samples"; }

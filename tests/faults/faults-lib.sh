@@ -133,6 +133,25 @@ fetch_times() {
 	done
 }
 
+# request_times SAMPLES RQ0 LOG SINCE: sets t1 and t2, the times (ms) of
+# the first two token requests after the issuer had counted RQ0: from the
+# daemon's LOG when it has them since SINCE (it times them more precisely
+# than sampling the issuer can under load), else from SAMPLES ("TIME COUNT"
+# lines).
+request_times() {
+	local t n ft
+	t1= t2=
+	while read -r t n; do
+		[ -n "$n" ] || continue
+		if [ -z "$t1" ] && [ "$n" -ge $(($2 + 1)) ]; then t1=$t; fi
+		if [ "$n" -ge $(($2 + 2)) ]; then t2=$t; break; fi
+	done <"$1"
+	ft=$(fetch_times "$3" "$4" | head -n 2 | tr '\n' ' ')
+	if [ "$(wc -w <<<"$ft")" = 2 ]; then
+		read -r t1 t2 <<<"$ft"
+	fi
+}
+
 # port_closed PORT: nothing listens there.
 port_closed() { ! curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$1/"; }
 

@@ -112,18 +112,7 @@ row_retry_after() {
 	observe 'HTTP 503|503|unavailable|server error'
 	forced_refresh_check '503'
 	wait "$sampler" || true
-	while read -r t n; do
-		[ -n "$n" ] || continue
-		if [ -z "$t1" ] && [ "$n" -ge $((rq0 + 1)) ]; then t1=$t; fi
-		if [ "$n" -ge $((rq0 + 2)) ]; then t2=$t; break; fi
-	done <"$T/$ROW.samples"
-	# The daemon's log times its requests more precisely than sampling
-	# the issuer can under load: use it when it has them.
-	local ft
-	ft=$(fetch_times "$T/$ROW.tokend.log" "$T0E" | head -n 2 | tr '\n' ' ')
-	if [ "$(wc -w <<<"$ft")" = 2 ]; then
-		read -r t1 t2 <<<"$ft"
-	fi
+	request_times "$T/$ROW.samples" "$rq0" "$T/$ROW.tokend.log" "$T0E"
 	note "the failed request at +$(( ${t1:-0} - T0 )) ms, the retry $(( ${t2:-0} - ${t1:-0} )) ms after it"
 	# At least Retry-After, unless the token stops being servable sooner.
 	local lo=$(( T0 + SERVABLE_MS - ${t1:-0} ))

@@ -95,10 +95,9 @@ api_set_clients(struct api *api, struct client **clients, size_t n)
 }
 
 void
-api_count_connection(struct api *api, int rejected)
+api_count_refused(struct api *api)
 {
-	if (rejected)
-		api->connections_rejected++;
+	api->connections_rejected++;
 }
 
 static struct client *

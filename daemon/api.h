@@ -47,7 +47,7 @@ void		 api_set_clients(struct api *, struct client **, size_t);
 /* Answers now, or sets req->cancel and answers later; req must live until
  * then. */
 void		 api_handle(struct api *, struct api_request *);
-/* Counters for the metrics page. */
-void		 api_count_connection(struct api *, int rejected);
+/* Counts a connection refused for passing the per-uid cap (metrics). */
+void		 api_count_refused(struct api *);
 
 #endif

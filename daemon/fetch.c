@@ -26,7 +26,6 @@ struct fetch_req {
 	struct fetch		*fetch;
 	CURL			*easy;
 	struct curl_slist	*headers;
-	char			*name;		/* the client's, for logs */
 	char			*url;		/* secmem: may hold the secret */
 	struct secbuf		 post;		/* request body */
 	struct secbuf		 body;		/* answer */
@@ -44,7 +43,6 @@ struct fetch_req {
 /* One per socket curl watches. */
 struct fetch_sock {
 	struct event		*ev;
-	struct fetch		*fetch;
 };
 
 static void	fetch_check_done(struct fetch *);
@@ -111,7 +109,6 @@ fetch_multi_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg,
 		kind |= EV_WRITE;
 	if (fs == NULL) {
 		fs = xcalloc(1, sizeof *fs);
-		fs->fetch = f;
 		curl_multi_assign(f->multi, s, fs);
 	} else
 		event_free(fs->ev);
@@ -230,7 +227,6 @@ fetch_req_free(struct fetch_req *r)
 	secbuf_reset(&r->body);
 	secmem_free(r->secret);
 	explicit_bzero(r->errbuf, sizeof r->errbuf);
-	free(r->name);
 	free(r);
 }
 
@@ -446,7 +442,6 @@ fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
 	r->fetch = f;
 	r->cb = cb;
 	r->arg = arg;
-	r->name = xstrdup(c->name);
 	r->secret = secmem_strdup(c->secret);
 	r->date = -1;
 	if ((r->easy = e = curl_easy_init()) == NULL)

@@ -76,7 +76,6 @@ struct server {
 
 /* One request from the time it is read until it is answered. */
 struct server_call {
-	struct server		*server;
 	struct evhttp_request	*req;
 	struct api_request	 api;
 	char			*path;
@@ -320,7 +319,7 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 			    (unsigned long)cred.uid, (long)cred.pid,
 			    s->limits.max_per_uid);
 		conn->u->warned = 1;
-		api_count_connection(s->api, 1);
+		api_count_refused(s->api);
 		shutdown(fd, SHUT_RDWR);
 	} else if (conn->u->count <= s->limits.max_per_uid / 2)
 		conn->u->warned = 0;
@@ -434,7 +433,6 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	size_t			 dlen;
 	struct server_conn	*conn;
 
-	call->server = s;
 	call->req = req;
 	call->api.reply = server_reply_cb;
 	call->api.ctx = call;

@@ -272,6 +272,7 @@ server_evict(struct server *s)
 static void
 server_conn_admit(struct server *s, struct server_conn *conn)
 {
+	struct server_conn	*old;
 	bufferevent_event_cb	 errcb;
 	void			*evcon;
 	struct ucred		 cred;
@@ -313,14 +314,27 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 	}
 	conn->u = server_uid_get(s, cred.uid);
 	if (++conn->u->count > s->limits.max_per_uid) {
+		/*
+		 * The uid's oldest idle connection makes room: connections
+		 * its client has already closed, but whose end the loop has
+		 * not read yet, go first instead of the new one.
+		 */
+		TAILQ_FOREACH(old, &s->conns, entry) {
+			if (old->u == conn->u && old != conn &&
+			    !old->closing && old->call == NULL)
+				break;
+		}
+		if (old == NULL)
+			old = conn;	/* all the others wait for tokens */
 		if (!conn->u->warned)
 			log_warn(NULL, "uid %lu (pid %ld) has more than %d "
-			    "connections open; closing new ones",
+			    "connections open; closing its oldest idle ones",
 			    (unsigned long)cred.uid, (long)cred.pid,
 			    s->limits.max_per_uid);
 		conn->u->warned = 1;
 		api_count_refused(s->api);
-		shutdown(fd, SHUT_RDWR);
+		shutdown(old->fd, SHUT_RDWR);
+		old->closing = 1;
 	} else if (conn->u->count <= s->limits.max_per_uid / 2)
 		conn->u->warned = 0;
 }

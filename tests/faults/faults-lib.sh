@@ -12,22 +12,36 @@ FAULTS_PIDFILE=$T/extra.pids
 # How long a daemon may take to stop (valgrind's leak check is slow).
 if [ -n "$TOKEND_WRAPPER" ]; then STOP_WAIT=120; else STOP_WAIT=10; fi
 
-track_pid() { echo "$1" >>"$FAULTS_PIDFILE"; }
+# pid_start PID: when the process started (field 22 of /proc/PID/stat),
+# empty when it is gone. pid_max is 32768 here and the suites start tens of
+# thousands of processes: a tracked number may belong to someone else by
+# the time it is cleaned up, so the start time goes with it.
+pid_start() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	s=${s##*) }
+	set -- $s
+	printf '%s' "${20}"
+}
+
+track_pid() { echo "$1 $(pid_start "$1")" >>"$FAULTS_PIDFILE"; }
 
 faults_cleanup() {
-	local pid
+	local pid start
 	[ -f "$FAULTS_PIDFILE" ] || return 0
-	while read -r pid; do
-		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+	while read -r pid start; do
+		[ -n "$pid" ] && [ -n "$start" ] && [ "$(pid_start "$pid")" = "$start" ] &&
+		    kill -TERM "$pid" 2>/dev/null || true
 	done <"$FAULTS_PIDFILE"
-	while read -r pid; do
-		[ -n "$pid" ] || continue
+	while read -r pid start; do
+		[ -n "$pid" ] && [ -n "$start" ] || continue
 		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
+			[ "$(pid_start "$pid")" = "$start" ] || break
 			[ "$(proc_state "$pid")" = Z ] && break
 			sleep 0.05
 		done
-		kill -KILL "$pid" 2>/dev/null || true
+		[ "$(pid_start "$pid")" = "$start" ] &&
+		    kill -KILL "$pid" 2>/dev/null || true
 	done <"$FAULTS_PIDFILE"
 	: >"$FAULTS_PIDFILE"
 }

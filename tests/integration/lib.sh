@@ -32,15 +32,17 @@ cleanup() {
 		echo "FAIL: $TEST_NAME: stopped early (exit $rc) after $PASSED checks; logs follow"
 		FAILED=1
 	fi
+	# Only our own children: bash reaps those that ended, and with
+	# pid_max 32768 their numbers may belong to someone else by now.
 	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
+		lib_is_child "$pid" && kill -TERM "$pid" 2>/dev/null || true
 	done
 	for pid in "${PIDS[@]}"; do
 		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
+			lib_is_child "$pid" || break
 			sleep 0.05
 		done
-		kill -KILL "$pid" 2>/dev/null || true
+		lib_is_child "$pid" && kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
 	if [ "${FAILED:-0}" -ne 0 ] || [ -n "${KEEP_LOGS:-}" ]; then
@@ -51,6 +53,14 @@ cleanup() {
 		done
 	fi
 	rm -rf "$T"
+}
+# lib_is_child PID: PID is (still) a process this shell started.
+lib_is_child() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	set -- $s
+	[ "$2" = "$$" ] && [ "$1" != Z ]
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -142,6 +142,21 @@ client_servable(struct client *c)
 	return client_servable_for(c, c->conf->min_valid);
 }
 
+const char *
+client_token_peek(struct client *c, size_t *len, int64_t *servable_until,
+    int64_t *expires_at)
+{
+	int64_t	left;
+
+	if (!client_servable(c))
+		return NULL;
+	left = client_remaining(c);
+	*len = c->token_len;
+	*servable_until = c->expires - (int64_t)c->conf->min_valid * 1000;
+	*expires_at = (clock_wall_ms() + left) / 1000;
+	return c->token;
+}
+
 static void
 client_answer(struct client *c, client_token_cb cb, void *arg)
 {
@@ -458,6 +473,8 @@ client_get_token(struct client *c, int min_valid, int force,
 			c->token_len = 0;
 			c->remints = 0;
 			force = 1;
+			if (c->observer != NULL)	/* token files */
+				c->observer(c->observer_arg, c);
 		} else
 			force = 0;	/* already replaced */
 	}

@@ -30,7 +30,8 @@ struct client_token {
  */
 typedef void (*client_token_cb)(void *arg, const struct client_token *,
 		    int status, const char *message);
-/* Called after every upstream attempt, for readiness and status. */
+/* Called after every upstream attempt, for readiness and status, and when
+ * a token reported rejected is dropped. */
 typedef void (*client_observer_cb)(void *arg, struct client *);
 
 /* Starts the first fetch at once. conf must outlive the client (or be
@@ -58,6 +59,13 @@ void		 client_waiter_cancel(struct client_waiter *);
 
 /* A token with at least the client's min_valid left is there. */
 int		 client_servable(struct client *);
+/*
+ * The token the socket serves now, borrowed until the client's next event,
+ * or NULL; *servable_until is the boot ms at which it stops being served
+ * (its expiry minus min_valid). For the token files.
+ */
+const char	*client_token_peek(struct client *, size_t *len,
+		    int64_t *servable_until, int64_t *expires_at);
 /* Has made at least one attempt (success or failure). */
 int		 client_attempted(const struct client *);
 const char	*client_state(struct client *);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "notify.h"
 #include "server.h"
+#include "tokenfile.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
@@ -42,6 +43,7 @@ struct tokend {
 	struct server		*server;
 	struct client		**clients;
 	size_t			 nclients;
+	struct tokenfile	*files;		/* token_file= */
 	int			 ready;
 	int			 level_forced;	/* -l given */
 	struct event		*status_timer;
@@ -163,7 +165,10 @@ main_update_status(struct tokend *t)
 static void
 main_client_cb(void *arg, struct client *c)
 {
-	main_update_status(arg);
+	struct tokend	*t = arg;
+
+	tokenfile_sync(t->files, c);
+	main_update_status(t);
 }
 
 static void
@@ -214,6 +219,8 @@ main_apply(struct tokend *t, struct conf *conf, int initial)
 			    main_client_cb, t);
 		}
 	}
+	/* While the old clients still exist: their files go with them. */
+	tokenfile_apply(t->files, next, conf->nclients);
 	for (j = 0; j < t->nclients; j++) {
 		if (t->clients[j] != NULL) {
 			log_info(client_name(t->clients[j]), "removed or "
@@ -235,7 +242,9 @@ main_reload(struct tokend *t)
 
 	notify_reloading();
 	log_info(NULL, "reloading %s", t->conf->path);
-	if ((conf = conf_load(t->conf->path, &cause)) == NULL) {
+	if ((conf = conf_load(t->conf->path, &cause)) == NULL ||
+	    tokenfile_check_conf(conf, &cause) == -1) {
+		conf_free(conf);
 		log_error(NULL, "reload failed, keeping the running "
 		    "configuration: %s", cause);
 		free(t->reload_error);
@@ -374,6 +383,12 @@ main(int argc, char **argv)
 		conf_free(t.conf);
 		return 0;
 	}
+	if (tokenfile_check_conf(t.conf, &cause) == -1) {
+		log_error(NULL, "%s", cause);
+		free(cause);
+		conf_free(t.conf);
+		return 1;
+	}
 	t.level_forced = level != -1;
 	if (!t.level_forced)
 		log_set_level(t.conf->log_level);
@@ -412,6 +427,7 @@ main(int argc, char **argv)
 	t.ready_timer = evtimer_new(t.base, main_ready_cb, &t);
 	event_add(t.ready_timer, &tv);
 
+	t.files = tokenfile_new(t.base);
 	main_apply(&t, t.conf, 1);
 	if (t.nclients == 0) {
 		log_warn(NULL, "no clients configured");
@@ -419,6 +435,8 @@ main(int argc, char **argv)
 	}
 
 	event_base_dispatch(t.base);
+
+	tokenfile_free(t.files);
 
 	for (i = 0; i < t.nclients; i++)
 		client_free(t.clients[i]);

@@ -49,6 +49,7 @@ struct conf_client {
 	int		 min_valid;
 	int		 fallback_lifetime;
 	int		 timeout;
+	int		 refresh_min_interval;	/* seconds */
 	char		*ca_file;	/* NULL when unset */
 	/* Token file: NULL when unset. Not part of the source: a reload
 	 * that changes only these keeps the token and moves the file. */

@@ -165,10 +165,7 @@ main_update_status(struct tokend *t)
 static void
 main_client_cb(void *arg, struct client *c)
 {
-	struct tokend	*t = arg;
-
-	tokenfile_sync(t->files, c);
-	main_update_status(t);
+	main_update_status(arg);
 }
 
 static void
@@ -217,6 +214,13 @@ main_apply(struct tokend *t, struct conf *conf, int initial)
 			    "new or changed", cc->file, cc->line);
 			next[i] = client_new(t->base, t->fetch, cc,
 			    main_client_cb, t);
+			/* Changed, not removed: its callers wait for this. */
+			for (j = 0; j < t->nclients; j++) {
+				if (t->clients[j] != NULL && strcmp(
+				    client_name(t->clients[j]), cc->name) == 0)
+					client_hand_over(t->clients[j],
+					    next[i]);
+			}
 		}
 	}
 	/* While the old clients still exist: their files go with them. */

@@ -3,13 +3,12 @@
  * read a file but not call crvs-token or the socket (a Java service's token
  * file, a bind mount into a container, curl -H @FILE).
  *
- * A file is a projection of what the socket serves, not a second cache: main.c
- * calls tokenfile_sync from the client observer (after every upstream
- * attempt, and when a rejected token is dropped) and tokenfile_apply after a
- * reload, and this module asks the client what it would serve now. A
- * servable token is written; none removes the file. Each written file has a
- * CLOCK_BOOTTIME timer at the token's servable end (expiry minus min_valid,
- * the socket's own deadline) that removes it unless a new token came first,
+ * A file is a projection of what the socket serves, not a second cache: the
+ * client's token hook (client.c) tells this module each time the token to
+ * serve changes, and main.c calls tokenfile_apply after each
+ * (re)configuration. An installed token is written; a dropped one removes
+ * the file. The client drops its token on its own CLOCK_BOOTTIME timer at
+ * the servable end (expiry minus min_valid), the deadline the socket obeys,
  * so a file never holds a token the socket would refuse to hand out.
  *
  * Writing is atomic (a new file in the same directory, renamed over the
@@ -38,6 +37,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "log.h"
+#include "safepath.h"
 #include "secmem.h"
 #include "tokenfile.h"
 #include "util.h"
@@ -53,8 +53,7 @@ struct tokenfile_entry {
 	mode_t				 mode;
 	gid_t				 gid;
 	int				 present;	/* written, not removed */
-	int64_t				 deadline;	/* boot ms */
-	struct clock_timer		*timer;		/* servable end */
+	int64_t				 deadline;	/* boot ms, servable end */
 	TAILQ_ENTRY(tokenfile_entry)	 entry;
 };
 
@@ -62,59 +61,6 @@ struct tokenfile {
 	struct event_base		*base;
 	TAILQ_HEAD(, tokenfile_entry)	 entries;
 };
-
-/*
- * TEMPORARY: the directory-trust rule of the socket, until daemon/safepath.c
- * (safepath_check_dir, same signature) lands. The directory itself must be
- * owned by root or trusted_uid and writable by no one else; each directory
- * above it likewise, unless it is sticky (like /tmp), where others cannot
- * move what is ours.
- */
-static int
-tokenfile_check_dir(const char *dir, uid_t trusted_uid, char **cause)
-{
-	struct stat	 st;
-	char		*real, *slash;
-	int		 first = 1, rc = 0, others;
-
-	if ((real = realpath(dir, NULL)) == NULL)
-		return util_cause(cause, "directory %s: %s", dir,
-		    strerror(errno));
-	for (;;) {
-		if (stat(real, &st) == -1) {
-			rc = util_cause(cause, "%s: %s", real, strerror(errno));
-			break;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			rc = util_cause(cause, "%s is not a directory", real);
-			break;
-		}
-		others = (st.st_mode & S_IWOTH) ||
-		    ((st.st_mode & S_IWGRP) && st.st_gid != 0);
-		if (st.st_uid != 0 && st.st_uid != trusted_uid) {
-			rc = util_cause(cause, "directory %s belongs to uid "
-			    "%lu, neither root nor the daemon's user", real,
-			    (unsigned long)st.st_uid);
-			break;
-		}
-		if (others && (first || !(st.st_mode & S_ISVTX))) {
-			rc = util_cause(cause, "directory %s is writable by "
-			    "other users (mode %04o)", real,
-			    (unsigned)(st.st_mode & 07777));
-			break;
-		}
-		first = 0;
-		if (strcmp(real, "/") == 0)
-			break;
-		slash = strrchr(real, '/');
-		if (slash == real)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-	}
-	free(real);
-	return rc;
-}
 
 /* Splits path into a new directory string and a pointer to its last part. */
 static char *
@@ -153,7 +99,7 @@ tokenfile_open_dir(const char *path, const char **base, char **cause)
 	char	*dir = tokenfile_split(path, base), *why = NULL;
 	int	 dfd;
 
-	if (tokenfile_check_dir(dir, geteuid(), &why) == -1) {
+	if (safepath_check_dir(dir, geteuid(), &why) == -1) {
 		util_cause(cause, "refusing %s: %s", path, why);
 		free(why);
 		free(dir);
@@ -352,7 +298,6 @@ tokenfile_entry_remove(struct tokenfile_entry *e, const char *why)
 	char	*cause = NULL;
 	int	 rc;
 
-	clock_timer_stop(e->timer);
 	if (e->path == NULL)
 		return;
 	rc = tokenfile_remove(e->path, &cause);
@@ -365,14 +310,58 @@ tokenfile_entry_remove(struct tokenfile_entry *e, const char *why)
 }
 
 static void
-tokenfile_timer_cb(void *arg)
+tokenfile_entry_write(struct tokenfile_entry *e, const struct client_token *t)
+{
+	const struct conf_client *cc = client_conf(e->client);
+	char			*data, *cause = NULL;
+	size_t			 dlen;
+
+	if (e->path == NULL)
+		return;
+	data = tokenfile_render(e->format, e->name, t->token, t->len,
+	    t->expires_at, &dlen);
+	if (tokenfile_write(e->path, data, dlen, e->mode, e->gid,
+	    &cause) == -1) {
+		log_error(e->name, "cannot write token file: %s", cause);
+		free(cause);
+		/* It would hold a token the socket no longer serves. */
+		tokenfile_entry_remove(e, "it could not be updated");
+	} else {
+		if (!e->present)
+			log_info(e->name, "wrote token file %s", e->path);
+		else
+			log_debug(e->name, "updated token file %s", e->path);
+		e->present = 1;
+		e->deadline = clock_boot_ms() + t->expires_in_ms -
+		    (int64_t)cc->min_valid * 1000;
+	}
+	secmem_free(data);
+}
+
+/* The client's token hook: a new token to serve, or none (t NULL). */
+static void
+tokenfile_hook_cb(void *arg, struct client *c, const struct client_token *t)
 {
 	struct tokenfile_entry	*e = arg;
 
-	log_debug(e->name, "token file deadline: removing %lld ms after the "
-	    "token's servable end", (long long)(clock_boot_ms() -
-	    e->deadline));
-	tokenfile_entry_remove(e, "its token is no longer servable");
+	if (t != NULL) {
+		tokenfile_entry_write(e, t);
+		return;
+	}
+	if (e->present)
+		log_debug(e->name, "token file: removing %lld ms after the "
+		    "servable end it was written with", (long long)(
+		    clock_boot_ms() - e->deadline));
+	tokenfile_entry_remove(e, "no servable token");
+}
+
+/* What client_get_token answers at once for a servable token. */
+static void
+tokenfile_current_cb(void *arg, const struct client_token *t, int status,
+    const char *message)
+{
+	if (t != NULL)
+		tokenfile_entry_write(arg, t);
 }
 
 static void
@@ -397,50 +386,31 @@ tokenfile_find(struct tokenfile *tf, struct client *c)
 	return NULL;
 }
 
+/* The client is about to be freed (which calls no hook). */
 static void
 tokenfile_entry_free(struct tokenfile_entry *e, const char *why)
 {
 	tokenfile_entry_remove(e, why);
+	client_set_token_hook(e->client, NULL, NULL);
 	TAILQ_REMOVE(&e->tf->entries, e, entry);
-	clock_timer_free(e->timer);
 	free(e->name);
 	free(e->path);
 	free(e);
 }
 
+/* Writes what the socket serves now, or removes the file. */
 static void
 tokenfile_entry_sync(struct tokenfile_entry *e)
 {
-	const char	*token;
-	char		*data, *cause = NULL;
-	size_t		 len, dlen;
-	int64_t		 until, expires_at;
-
 	if (e->path == NULL)
 		return;
-	token = client_token_peek(e->client, &len, &until, &expires_at);
-	if (token == NULL) {
+	if (!client_servable(e->client)) {
 		tokenfile_entry_remove(e, "no servable token");
 		return;
 	}
-	data = tokenfile_render(e->format, e->name, token, len, expires_at,
-	    &dlen);
-	if (tokenfile_write(e->path, data, dlen, e->mode, e->gid,
-	    &cause) == -1) {
-		log_error(e->name, "cannot write token file: %s", cause);
-		free(cause);
-		/* Not the current token: better none. */
-		tokenfile_entry_remove(e, "it could not be updated");
-	} else {
-		if (!e->present)
-			log_info(e->name, "wrote token file %s", e->path);
-		else
-			log_debug(e->name, "updated token file %s", e->path);
-		e->present = 1;
-		e->deadline = until;
-		clock_timer_at(e->timer, until);
-	}
-	secmem_free(data);
+	/* Answers at once, through tokenfile_current_cb. */
+	client_get_token(e->client, 0, 0, NULL, 0, 1000, tokenfile_current_cb,
+	    e);
 }
 
 struct tokenfile *
@@ -509,9 +479,8 @@ tokenfile_apply(struct tokenfile *tf, struct client **clients, size_t n)
 			e->tf = tf;
 			e->client = clients[i];
 			e->name = xstrdup(client_name(clients[i]));
-			e->timer = clock_timer_new(tf->base,
-			    tokenfile_timer_cb, e);
 			TAILQ_INSERT_TAIL(&tf->entries, e, entry);
+			client_set_token_hook(clients[i], tokenfile_hook_cb, e);
 			tokenfile_entry_set(e, cc);
 			/* Left by an earlier run: it may hold anything. */
 			tokenfile_entry_remove(e, "left by an earlier run");
@@ -523,13 +492,4 @@ tokenfile_apply(struct tokenfile *tf, struct client **clients, size_t n)
 			tokenfile_entry_set(e, cc);
 		tokenfile_entry_sync(e);
 	}
-}
-
-void
-tokenfile_sync(struct tokenfile *tf, struct client *c)
-{
-	struct tokenfile_entry	*e;
-
-	if ((e = tokenfile_find(tf, c)) != NULL)
-		tokenfile_entry_sync(e);
 }

@@ -30,11 +30,10 @@ int		 tokenfile_check_conf(const struct conf *, char **cause);
 /*
  * After a (re)configuration, with the daemon's clients: the files of the
  * clients that are gone, or new (a file left by an earlier run), are
- * removed; a kept client's file follows its new settings.
+ * removed; a kept client's file follows its new settings. Each client's
+ * token hook is set to keep its file current.
  */
 void		 tokenfile_apply(struct tokenfile *, struct client **, size_t);
-/* Makes the client's file show what the socket serves now. */
-void		 tokenfile_sync(struct tokenfile *, struct client *);
 
 /*
  * The content of a file in format for a token; NUL-terminated, secmem, the

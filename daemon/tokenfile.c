@@ -188,7 +188,8 @@ tokenfile_write(const char *path, const char *data, size_t len, mode_t mode,
 	if (gid != (gid_t)-1 && (fstat(fd, &st) == -1 || st.st_gid != gid) &&
 	    fchown(fd, (uid_t)-1, gid) == -1) {
 		util_cause(cause, "cannot give %s to group %lu: %s (the daemon "
-		    "must be a member of token_file_group)", path,
+		    "must be a member of token_file_group; under systemd, "
+		    "SupplementaryGroups= and SystemCallFilter=@chown)", path,
 		    (unsigned long)gid, strerror(errno));
 		goto fail_tmp;
 	}

@@ -316,6 +316,7 @@ tokenfile_entry_write(struct tokenfile_entry *e, const struct client_token *t)
 	const struct conf_client *cc = client_conf(e->client);
 	char			*data, *cause = NULL;
 	size_t			 dlen;
+	int64_t			 now = clock_boot_ms();
 
 	if (e->path == NULL)
 		return;
@@ -333,7 +334,7 @@ tokenfile_entry_write(struct tokenfile_entry *e, const struct client_token *t)
 		else
 			log_debug(e->name, "updated token file %s", e->path);
 		e->present = 1;
-		e->deadline = clock_boot_ms() + t->expires_in_ms -
+		e->deadline = now + t->expires_in_ms -
 		    (int64_t)cc->min_valid * 1000;
 	}
 	secmem_free(data);

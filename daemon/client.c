@@ -172,7 +172,7 @@ client_state_name(enum client_state s)
 	case CLIENT_EXPIRED:
 		return "expired";
 	}
-	return "unknown";
+	fatal("impossible client state %d", (int)s);
 }
 
 /* The one place the state changes. */

@@ -172,7 +172,7 @@ client_state_name(enum client_state s)
 	case CLIENT_EXPIRED:
 		return "expired";
 	}
-	return "unknown";
+	fatal("impossible client state %d", (int)s);
 }
 
 /* The one place the state changes. */
@@ -643,8 +643,9 @@ client_hand_over(struct client *old, struct client *to)
 		to->rejected_len = old->rejected_len;
 	}
 	if (n > 0)
-		log_info(to->name, "%d request%s of the replaced client wait "
-		    "for this one", n, n == 1 ? "" : "s");
+		log_info(to->name, "%d request%s of the replaced client "
+		    "now wait%s for this one", n, n == 1 ? "" : "s",
+		    n == 1 ? "s" : "");
 	/* Its first fetch could not start: they would wait for nothing. */
 	if (to->req == NULL && !client_remint_wait(to))
 		client_wake(to, to->last_error != NULL ? to->last_error :

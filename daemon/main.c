@@ -431,7 +431,7 @@ main(int argc, char **argv)
 	t.ready_timer = evtimer_new(t.base, main_ready_cb, &t);
 	event_add(t.ready_timer, &tv);
 
-	t.files = tokenfile_new(t.base);
+	t.files = tokenfile_new();
 	main_apply(&t, t.conf, 1);
 	if (t.nclients == 0) {
 		log_warn(NULL, "no clients configured");

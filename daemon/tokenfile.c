@@ -58,7 +58,6 @@ struct tokenfile_entry {
 };
 
 struct tokenfile {
-	struct event_base		*base;
 	TAILQ_HEAD(, tokenfile_entry)	 entries;
 };
 
@@ -416,11 +415,10 @@ tokenfile_entry_sync(struct tokenfile_entry *e)
 }
 
 struct tokenfile *
-tokenfile_new(struct event_base *base)
+tokenfile_new(void)
 {
 	struct tokenfile	*tf = xcalloc(1, sizeof *tf);
 
-	tf->base = base;
 	TAILQ_INIT(&tf->entries);
 	return tf;
 }

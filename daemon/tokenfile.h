@@ -14,11 +14,10 @@
 
 #include "conf.h"
 
-struct event_base;
 struct client;
 struct tokenfile;
 
-struct tokenfile *tokenfile_new(struct event_base *);
+struct tokenfile *tokenfile_new(void);
 /* Removes the files: after a clean stop nothing would refresh them. */
 void		 tokenfile_free(struct tokenfile *);
 /*

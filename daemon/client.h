@@ -50,7 +50,9 @@ typedef void (*client_observer_cb)(void *arg, struct client *);
  * Called when the token to serve changes: t is the token just installed, or
  * NULL when the client stopped having one to serve (fewer than min_valid
  * seconds left: expiry, a suspend, a raised min_valid). Not called by
- * client_free. The token is borrowed for the call.
+ * client_free. The token is borrowed for the call. Set it right after
+ * client_new: the first answer cannot arrive before the loop runs.
+ * client_token_generation counts the same events.
  */
 typedef void (*client_token_hook_cb)(void *arg, struct client *,
 		    const struct client_token *t);

@@ -102,10 +102,10 @@ check "without an upstream request" test "$(issuer_stat "$P" requests)" = "$befo
 sleep 1.2
 old=$new
 revoke "$old"
-# 503 with Retry-After: 10 keeps the daemon's own retries out of the
+# 503 with Retry-After: 30 keeps the daemon's own retries out of the
 # storm's window (its first backoff step can be as short as 100 ms, and a
-# loaded machine can take longer than that to start 100 reporters).
-issuer_post "$P" '/control/mode?mode=status&status=503&retry_after=10' >/dev/null
+# loaded machine can take 20 s to start 100 reporters).
+issuer_post "$P" '/control/mode?mode=status&status=503&retry_after=30' >/dev/null
 before=$(issuer_stat "$P" requests)
 storm "$old"
 after=$(issuer_stat "$P" requests)

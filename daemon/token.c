@@ -440,9 +440,12 @@ token_error_field(json_object *root, const char *key, size_t max,
 		len--;
 	if (len == 0)
 		return NULL;
-	/* Only what is shown counts, and escaping could spell the secret. */
-	if (len > max)
-		len = max;
+	/*
+	 * Only what is shown counts (one byte more tells util_escape that
+	 * the text goes on), and escaping could spell the secret.
+	 */
+	if (len > max + 1)
+		len = max + 1;
 	out = util_escape(s, len, max);
 	if (token_quotes_secret(s, len, secret) ||
 	    token_quotes_secret(out, strlen(out), secret)) {

@@ -25,9 +25,9 @@ int	 util_parse_int(const char *, long long, long long, long long *);
  * terminal or an sd_notify STATUS=: control characters (C0, DEL, C1) and
  * bytes that are not UTF-8 become \n, \r, \t or \xHH; valid UTF-8 stays.
  * Backslashes are kept as they are, so escaping twice changes nothing. At
- * most max bytes of output (then "..." ends it; max 0: no limit), never
- * cutting a character or an escape in two. Returns a string the caller
- * frees.
+ * most max bytes of output (then "..." ends it; max 0: no limit, less than
+ * 3 counts as 3), never cutting a character or an escape in two. Returns a
+ * string the caller frees.
  */
 #define UTIL_ESCAPE_NOLIMIT	0
 char	*util_escape(const char *, size_t len, size_t max);

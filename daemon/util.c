@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "log.h"
 #include "util.h"
 
@@ -138,86 +139,12 @@ util_parse_int(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
-/*
- * Length of the UTF-8 sequence at s (at most len bytes) if it is valid,
- * shortest form, not a surrogate and not a C1 control; else 0.
- */
-static size_t
-util_utf8_len(const unsigned char *s, size_t len)
-{
-	uint32_t	cp;
-	size_t		n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > len)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    (cp >= 0x80 && cp <= 0x9f))
-		return 0;
-	return n;
-}
-
 char *
 util_escape(const char *in, size_t len, size_t max)
 {
-	const unsigned char	*s = (const unsigned char *)in;
-	char			*out, piece[5];
-	size_t			 i = 0, o = 0, n, plen, cut = 0;
+	char	*out;
 
-	/* Each input byte takes at most 4 output bytes. */
-	if (len > (SIZE_MAX - 4) / 4)
-		fatal("text too long to escape");
-	if (max > 0 && max < 3)
-		max = 3;
-	out = xmalloc(len * 4 + 4);
-	while (i < len) {
-		if (s[i] >= 0x20 && s[i] != 0x7f &&
-		    (n = util_utf8_len(s + i, len - i)) > 0) {
-			memcpy(piece, s + i, n);
-			plen = n;
-		} else {
-			n = 1;
-			if (s[i] == '\n')
-				plen = (size_t)snprintf(piece, sizeof piece,
-				    "\\n");
-			else if (s[i] == '\r')
-				plen = (size_t)snprintf(piece, sizeof piece,
-				    "\\r");
-			else if (s[i] == '\t')
-				plen = (size_t)snprintf(piece, sizeof piece,
-				    "\\t");
-			else
-				plen = (size_t)snprintf(piece, sizeof piece,
-				    "\\x%02x", s[i]);
-		}
-		memcpy(out + o, piece, plen);
-		o += plen;
-		i += n;
-		/* The last whole piece that leaves room for "...". */
-		if (max > 0 && o + 3 <= max)
-			cut = o;
-		if (max > 0 && o > max)
-			break;
-	}
-	if (max > 0 && o > max) {
-		memcpy(out + cut, "...", 3);
-		o = cut + 3;
-	}
-	out[o] = '\0';
+	if ((out = escape_text(in, len, max)) == NULL)
+		fatal("out of memory escaping %zu bytes", len);
 	return out;
 }

@@ -17,11 +17,10 @@ struct conf_client;
 #define TOKEN_SCOPE_SHOWN	512
 /* Added to an error that shows a body-format request to OpenCRVS 1.x. */
 #define TOKEN_HINT_QUERY \
-	"; hint: OpenCRVS 1.x reads client_id, client_secret and grant_type " \
-	"from the URL's query string only and ignores the request body: " \
-	"set request_format = query for this client (the secret then " \
-	"travels in the URL: crvs-tokend keeps it out of its logs, but the " \
-	"issuer's access logs may record it)"
+	"; hint: OpenCRVS 1.x reads its parameters from the URL's query " \
+	"string only: set request_format = query (the secret then travels " \
+	"in the URL; crvs-tokend keeps it out of its logs, but the issuer's " \
+	"access logs may record it)"
 #define TOKEN_LIFETIME_MAX	(366LL * 86400)	/* seconds */
 
 struct token_claims {

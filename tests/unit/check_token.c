@@ -596,6 +596,12 @@ START_TEST(test_token_type)
 	body = xasprintf("{\"access_token\":\"%s\",\"token_type\":1}", t);
 	PARSE_ERROR(body, T0, 0, t, "not Bearer");
 	free(body);
+	/* The issuer's text is escaped: no forged log line, no ESC. */
+	body = xasprintf("{\"access_token\":\"%s\",\"token_type\":"
+	    "\"x\\n2026 forged\\u001b[31m\"}", t);
+	PARSE_ERROR(body, T0, 0, t, "token_type is 'x\\n2026 forged\\x1b[31m', "
+	    "not Bearer");
+	free(body);
 	/* A token_type as long as the token is cut short in the cause. */
 	body = xasprintf("{\"access_token\":\"%s\",\"token_type\":\"%s\"}", t,
 	    t);

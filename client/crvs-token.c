@@ -494,6 +494,8 @@ run_command(struct answer *a, const char *client, const char *env,
 	if (o == NULL || !json_object_object_get_ex(o, "access_token", &tok) ||
 	    !json_object_is_type(tok, json_type_string) ||
 	    json_object_get_string_len(tok) == 0 ||
+	    !token_printable(json_object_get_string(tok),
+	    (size_t)json_object_get_string_len(tok)) ||
 	    !json_object_object_get_ex(o, "expires_at", &exp)) {
 		json_object_put(o);
 		return fail(EX_PROTOCOL, "%s: bad answer from crvs-tokend",

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -161,18 +164,29 @@ conf_client_same_source(const struct conf_client *a,
 	    conf_streq(a->ca_file, b->ca_file);
 }
 
-static int
+int
 conf_is_loopback(const char *host)
 {
-	size_t	n = strlen(host);
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+	char		 buf[INET6_ADDRSTRLEN];
+	size_t		 n = strlen(host);
 
-	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-	    strcmp(host, "[::1]") == 0)
+	/* Decided by the address parser, never by text that a resolver
+	 * could read otherwise ("127.0.0.300", "127.0.0.1."). */
+	if (strcasecmp(host, "localhost") == 0)
 		return 1;
-	if (strncmp(host, "127.", 4) != 0)
-		return 0;
-	/* Only a dotted quad, not "127.example.org". */
-	return n > 4 && strspn(host, "0123456789.") == n;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']' &&
+	    n - 2 < sizeof buf) {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		host = buf;
+	}
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
 }
 
 int

@@ -86,5 +86,8 @@ int		 conf_client_same_source(const struct conf_client *,
 int		 conf_valid_name(const char *);
 /* https://, or http:// to a loopback host. */
 int		 conf_check_url(const char *url, char **cause);
+/* A URL's host is 127.0.0.0/8 or ::1 (as inet_pton reads them, brackets
+ * allowed) or the literal "localhost". */
+int		 conf_is_loopback(const char *host);
 
 #endif

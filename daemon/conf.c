@@ -220,6 +220,38 @@ conf_check_url(const char *url, char **cause)
 	return rc;
 }
 
+/*
+ * Opens a file the configuration names. Configuration is also read during a
+ * reload, inside the event loop, so the open must never block: O_NONBLOCK
+ * keeps a FIFO (or a device) from waiting for a writer, and only a regular
+ * file is accepted. nofollow refuses a symbolic link (secrets). Returns the
+ * descriptor with its stat, or -1 with errno (0: not a regular file) and a
+ * cause: "cannot VERB WHAT PATH: why".
+ */
+static int
+conf_open_regular(const char *path, const char *what, const char *verb,
+    int nofollow, struct stat *st, char **cause)
+{
+	int	 fd, flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+
+	if (nofollow)
+		flags |= O_NOFOLLOW;
+	if ((fd = open(path, flags)) == -1) {
+		if (nofollow && errno == ELOOP)
+			return util_cause(cause, "%s %s is a symbolic link",
+			    what, path);
+		return util_cause(cause, "cannot %s %s %s: %s", verb, what,
+		    path, strerror(errno));
+	}
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = 0;
+		return util_cause(cause, "%s %s is not a regular file", what,
+		    path);
+	}
+	return fd;
+}
+
 /* Reads a secret file that only its owner may read. */
 static char *
 conf_read_secret(const char *path, char **cause)
@@ -231,14 +263,13 @@ conf_read_secret(const char *path, char **cause)
 	int		 fd;
 	char		*s;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		util_cause(cause, "cannot open secret %s: %s", path,
-		    strerror(errno));
+	if ((fd = conf_open_regular(path, "secret", "open", 1, &st, cause)) == -1)
 		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	/* As ssh with a key: another user could have written it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
 		close(fd);
-		util_cause(cause, "secret %s is not a regular file", path);
+		util_cause(cause, "secret %s is owned by uid %lu, not by root "
+		    "or the daemon's user", path, (unsigned long)st.st_uid);
 		return NULL;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -398,7 +429,9 @@ static int
 conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
     const char *value, char **cause)
 {
-	void	*ids;
+	struct stat	 st;
+	void		*ids;
+	int		 fd;
 
 	if (strcmp(key, "token_url") == 0) {
 		if (conf_check_url(value, cause) == -1)
@@ -466,9 +499,11 @@ conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
 		if (*value != '/')
 			return util_cause(cause, "ca_file must be an absolute "
 			    "path");
-		if (access(value, R_OK) == -1)
-			return util_cause(cause, "cannot read ca_file %s: %s",
-			    value, strerror(errno));
+		/* libcurl opens it later, in the loop: it must not block. */
+		if ((fd = conf_open_regular(value, "ca_file", "read", 0,
+		    &st, cause)) == -1)
+			return -1;
+		close(fd);
 		c->ca_file = xstrdup(value);
 	} else
 		return util_cause(cause, "unknown key '%s' in [client %s]",
@@ -649,15 +684,20 @@ conf_parse(struct conf *conf, const char *path, int dropin, char **cause)
 {
 	struct conf_parse	 p = { 0 };
 	struct stat		 st;
-	int			 rc;
+	int			 fd, rc;
 
 	p.conf = conf;
 	p.dropin = dropin;
 	p.file = path;
-	if ((p.fp = fopen(path, "re")) == NULL)
+	if ((fd = conf_open_regular(path, "configuration file", "open", 0,
+	    &st, NULL)) == -1)
+		return util_cause(cause, "%s: %s", path, errno == 0 ?
+		    "not a regular file" : strerror(errno));
+	if ((p.fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
 		return util_cause(cause, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(p.fp), &st) == 0)
-		p.others_can_read = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+	}
+	p.others_can_read = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 
 	/* Debian's libinih takes its settings at run time. */
 	ini_allow_multiline = 0;

@@ -431,6 +431,30 @@ fetch_check_done(struct fetch *f)
 	}
 }
 
+/*
+ * A loopback issuer is never reached through a proxy from the environment
+ * (http_proxy, ALL_PROXY): its http:// request carries the secret in clear
+ * text. Other hosts keep the environment's proxy (https_proxy: a CONNECT
+ * tunnel keeps TLS end to end). A URL curl cannot read counts as loopback:
+ * no proxy.
+ */
+static int
+fetch_url_is_loopback(const char *url)
+{
+	CURLU	*u;
+	char	*host = NULL;
+	int	 loopback = 1;
+
+	if ((u = curl_url()) == NULL)
+		fatal("curl_url failed");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		loopback = conf_is_loopback(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return loopback;
+}
+
 struct fetch_req *
 fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
     void *arg, char **cause)
@@ -451,6 +475,8 @@ fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
 	r->headers = curl_slist_append(r->headers, "Expect:");
 
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	if (fetch_url_is_loopback(c->token_url))
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_VERBOSE, 0L);

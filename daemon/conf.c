@@ -63,6 +63,7 @@ conf_new(void)
 	conf->socket_mode = 0660;
 	conf->socket_gid = (gid_t)-1;
 	conf->log_level = LOG_INFO;
+	conf->max_upstream = CONF_MAX_UPSTREAM;
 	return conf;
 }
 
@@ -551,7 +552,9 @@ conf_daemon_key(struct conf *conf, const char *key, const char *value,
 			return util_cause(cause, "log_level must be error, "
 			    "warning, info or debug");
 		conf->log_level = level;
-	} else
+	} else if (strcmp(key, "max_upstream") == 0)
+		return conf_int(value, 1, 64, &conf->max_upstream, cause);
+	else
 		return util_cause(cause, "unknown key '%s' in [daemon]", key);
 	return 0;
 }

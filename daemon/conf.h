@@ -9,6 +9,7 @@
 
 #define CONF_NAME_MAX		64
 #define CONF_DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
+#define CONF_MAX_UPSTREAM	4	/* default max_upstream */
 
 enum conf_format {
 	CONF_FORMAT_JSON,
@@ -52,6 +53,7 @@ struct conf {
 	char		*socket_group;	/* NULL when unset */
 	gid_t		 socket_gid;
 	int		 log_level;	/* syslog priority */
+	int		 max_upstream;	/* requests in flight per issuer */
 	struct conf_client **clients;
 	size_t		 nclients;
 };

@@ -674,8 +674,9 @@ server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
 {
 	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
 	mode_t			 old;
+	gid_t			 egid;
 	char			*dir;
-	int			 fd, saved;
+	int			 fd, rc, saved, switched = 0;
 
 	if (strlen(path) >= sizeof sun.sun_path)
 		return util_cause(cause, "socket path %s is too long", path);
@@ -689,16 +690,26 @@ server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
 	if (fd == -1)
 		return util_cause(cause, "socket: %s", strerror(errno));
 	/* The mode comes from the umask at birth: the path is never chmod'ed.
-	 * Nobody can connect before listen(), when the group is right. */
+	 * As root, the group too: the socket is created under that effective
+	 * gid, so it never has group bits for the wrong group. Otherwise
+	 * server_set_group changes it, still before listen(): until then
+	 * nobody can connect. */
+	egid = getegid();
+	if (gid != (gid_t)-1 && gid != egid && geteuid() == 0 &&
+	    setegid(gid) == 0)
+		switched = 1;
 	old = umask(~mode & 0777);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		saved = errno;
-		umask(old);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	saved = errno;
+	umask(old);
+	if (switched && setegid(egid) == -1)
+		fatal("setegid back to %lu: %s", (unsigned long)egid,
+		    strerror(errno));
+	if (rc == -1) {
 		close(fd);
 		return util_cause(cause, "cannot bind %s: %s", path,
 		    strerror(saved));
 	}
-	umask(old);
 	if (server_set_group(path, gid, cause) == -1) {
 		close(fd);
 		return -1;

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <ctype.h>
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include <json-c/json.h>
 
 #include "escape.h"
+#include "safepath.h"
 
 #define DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
 #define ANSWER_MAX	(1024 * 1024)
@@ -68,7 +71,9 @@ usage(FILE *f)
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
-"Exit status: 0 ok, 64 usage, 67 unknown client, 69 daemon not reachable,\n"
+"Exit status: 0 ok, 64 usage, 67 unknown client, 69 daemon not reachable\n"
+"or its socket not trusted (owned by, or in a directory writable by, someone\n"
+"other than root, you and " DAEMON_USER "),\n"
 "75 no valid token right now or timed out (retry later), 77 not allowed;\n"
 "exec: COMMAND's status, or 127 when COMMAND is not found and 126 when it\n"
 "cannot be run (as a shell does).\n",
@@ -168,6 +173,40 @@ wait_fd(int fd, short events, int64_t deadline)
 }
 
 /*
+ * Whoever answers on the socket gets what we send (refresh --rejected sends
+ * the current token) and is believed: only talk to a socket that nobody but
+ * root, the caller and the daemon's user could have put there. Returns 0,
+ * or an exit code after printing why.
+ */
+static int
+socket_trusted(const char *sock)
+{
+	struct stat	 st;
+	struct passwd	*pw;
+	uid_t		 trusted[2] = { getuid(), (uid_t)-1 };
+	char		*real, *cause = NULL;
+	int		 rc = 0;
+
+	if (lstat(sock, &st) == -1 || (real = realpath(sock, NULL)) == NULL)
+		return 0;	/* connect() will say why */
+	/* The daemon's user only if needed: a lookup may be slow. */
+	if (safepath_check_file(real, trusted, 1, NULL) == -1) {
+		if ((pw = getpwnam(DAEMON_USER)) != NULL)
+			trusted[1] = pw->pw_uid;
+		if (safepath_check_file(real, trusted, pw ? 2 : 1,
+		    &cause) == -1)
+			rc = fail(EX_UNAVAILABLE, "refusing the socket %s: %s "
+			    "(only root, you and %s may own it and its "
+			    "directory, and only they may write to that "
+			    "directory)", sock, cause ? cause : "out of memory",
+			    DAEMON_USER);
+	}
+	free(cause);
+	free(real);
+	return rc;
+}
+
+/*
  * One request over the socket. Returns 0 with the answer filled, or an exit
  * code after printing why.
  */
@@ -187,6 +226,8 @@ request(const char *sock, const char *method, const char *path,
 	if (strlen(sock) >= sizeof sun.sun_path)
 		return fail(EX_USAGE, "socket path is too long: %s", sock);
 	strcpy(sun.sun_path, sock);
+	if ((n = socket_trusted(sock)) != 0)
+		return (int)n;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return fail(EX_OSERR, "socket: %s", strerror(errno));

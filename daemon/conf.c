@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +64,7 @@ conf_new(void)
 	conf->socket_mode = 0660;
 	conf->socket_gid = (gid_t)-1;
 	conf->log_level = LOG_INFO;
+	conf->max_upstream = CONF_MAX_UPSTREAM;
 	return conf;
 }
 
@@ -167,18 +171,29 @@ conf_client_same_source(const struct conf_client *a,
 	    conf_streq(a->ca_file, b->ca_file);
 }
 
-static int
+int
 conf_is_loopback(const char *host)
 {
-	size_t	n = strlen(host);
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+	char		 buf[INET6_ADDRSTRLEN];
+	size_t		 n = strlen(host);
 
-	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-	    strcmp(host, "[::1]") == 0)
+	/* Decided by the address parser, never by text that a resolver
+	 * could read otherwise ("127.0.0.300", "127.0.0.1."). */
+	if (strcasecmp(host, "localhost") == 0)
 		return 1;
-	if (strncmp(host, "127.", 4) != 0)
-		return 0;
-	/* Only a dotted quad, not "127.example.org". */
-	return n > 4 && strspn(host, "0123456789.") == n;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']' &&
+	    n - 2 < sizeof buf) {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		host = buf;
+	}
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
 }
 
 int
@@ -240,6 +255,38 @@ conf_check_token_file(const char *path, char **cause)
 	return 0;
 }
 
+/*
+ * Opens a file the configuration names. Configuration is also read during a
+ * reload, inside the event loop, so the open must never block: O_NONBLOCK
+ * keeps a FIFO (or a device) from waiting for a writer, and only a regular
+ * file is accepted. nofollow refuses a symbolic link (secrets). Returns the
+ * descriptor with its stat, or -1 with errno (0: not a regular file) and a
+ * cause: "cannot VERB WHAT PATH: why".
+ */
+static int
+conf_open_regular(const char *path, const char *what, const char *verb,
+    int nofollow, struct stat *st, char **cause)
+{
+	int	 fd, flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+
+	if (nofollow)
+		flags |= O_NOFOLLOW;
+	if ((fd = open(path, flags)) == -1) {
+		if (nofollow && errno == ELOOP)
+			return util_cause(cause, "%s %s is a symbolic link",
+			    what, path);
+		return util_cause(cause, "cannot %s %s %s: %s", verb, what,
+		    path, strerror(errno));
+	}
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = 0;
+		return util_cause(cause, "%s %s is not a regular file", what,
+		    path);
+	}
+	return fd;
+}
+
 /* Reads a secret file that only its owner may read. */
 static char *
 conf_read_secret(const char *path, char **cause)
@@ -251,14 +298,13 @@ conf_read_secret(const char *path, char **cause)
 	int		 fd;
 	char		*s;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		util_cause(cause, "cannot open secret %s: %s", path,
-		    strerror(errno));
+	if ((fd = conf_open_regular(path, "secret", "open", 1, &st, cause)) == -1)
 		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	/* As ssh with a key: another user could have written it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
 		close(fd);
-		util_cause(cause, "secret %s is not a regular file", path);
+		util_cause(cause, "secret %s is owned by uid %lu, not by root "
+		    "or the daemon's user", path, (unsigned long)st.st_uid);
 		return NULL;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -419,9 +465,11 @@ conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
     const char *value, char **cause)
 {
 	struct group	*gr;
+	struct stat	 st;
 	void		*ids;
 	long long	 v;
 	char		*end;
+	int		 fd;
 
 	if (strcmp(key, "token_url") == 0) {
 		if (conf_check_url(value, cause) == -1)
@@ -492,9 +540,11 @@ conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
 		if (*value != '/')
 			return util_cause(cause, "ca_file must be an absolute "
 			    "path");
-		if (access(value, R_OK) == -1)
-			return util_cause(cause, "cannot read ca_file %s: %s",
-			    value, strerror(errno));
+		/* libcurl opens it later, in the loop: it must not block. */
+		if ((fd = conf_open_regular(value, "ca_file", "read", 0,
+		    &st, cause)) == -1)
+			return -1;
+		close(fd);
 		c->ca_file = xstrdup(value);
 	} else if (strcmp(key, "token_file") == 0) {
 		if (*value == '\0')
@@ -578,7 +628,9 @@ conf_daemon_key(struct conf *conf, const char *key, const char *value,
 			return util_cause(cause, "log_level must be error, "
 			    "warning, info or debug");
 		conf->log_level = level;
-	} else
+	} else if (strcmp(key, "max_upstream") == 0)
+		return conf_int(value, 1, 64, &conf->max_upstream, cause);
+	else
 		return util_cause(cause, "unknown key '%s' in [daemon]", key);
 	return 0;
 }
@@ -711,15 +763,20 @@ conf_parse(struct conf *conf, const char *path, int dropin, char **cause)
 {
 	struct conf_parse	 p = { 0 };
 	struct stat		 st;
-	int			 rc;
+	int			 fd, rc;
 
 	p.conf = conf;
 	p.dropin = dropin;
 	p.file = path;
-	if ((p.fp = fopen(path, "re")) == NULL)
+	if ((fd = conf_open_regular(path, "configuration file", "open", 0,
+	    &st, NULL)) == -1)
+		return util_cause(cause, "%s: %s", path, errno == 0 ?
+		    "not a regular file" : strerror(errno));
+	if ((p.fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
 		return util_cause(cause, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(p.fp), &st) == 0)
-		p.others_can_read = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+	}
+	p.others_can_read = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 
 	/* Debian's libinih takes its settings at run time. */
 	ini_allow_multiline = 0;

@@ -9,6 +9,7 @@
 
 #define CONF_NAME_MAX		64
 #define CONF_DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
+#define CONF_MAX_UPSTREAM	4	/* default max_upstream */
 
 enum conf_format {
 	CONF_FORMAT_JSON,
@@ -67,6 +68,7 @@ struct conf {
 	char		*socket_group;	/* NULL when unset */
 	gid_t		 socket_gid;
 	int		 log_level;	/* syslog priority */
+	int		 max_upstream;	/* requests in flight per issuer */
 	struct conf_client **clients;
 	size_t		 nclients;
 };
@@ -101,5 +103,8 @@ int		 conf_client_same_source(const struct conf_client *,
 int		 conf_valid_name(const char *);
 /* https://, or http:// to a loopback host. */
 int		 conf_check_url(const char *url, char **cause);
+/* A URL's host is 127.0.0.0/8 or ::1 (as inet_pton reads them, brackets
+ * allowed) or the literal "localhost". */
+int		 conf_is_loopback(const char *host);
 
 #endif

@@ -275,6 +275,7 @@ main_reload(struct tokend *t)
 		log_set_level(conf->log_level);
 	free(t->reload_error);
 	t->reload_error = NULL;
+	fetch_set_max_upstream(t->fetch, conf->max_upstream);
 	main_apply(t, conf, 0);
 	conf_free(t->conf);
 	t->conf = conf;
@@ -443,6 +444,7 @@ main(int argc, char **argv)
 	if ((t.base = event_base_new()) == NULL)
 		fatal("event_base_new failed");
 	t.fetch = fetch_new(t.base);
+	fetch_set_max_upstream(t.fetch, t.conf->max_upstream);
 	t.api = api_new(geteuid());
 
 	if ((fd = notify_listen_fd(&cause)) == -2)

@@ -22,6 +22,7 @@
 #include "api.h"
 #include "clock.h"
 #include "log.h"
+#include "safepath.h"
 #include "secmem.h"
 #include "server.h"
 #include "util.h"
@@ -586,70 +587,132 @@ server_clear_stale(const char *path, char **cause)
 
 /*
  * The socket's directory: created when missing so that only the daemon's
- * user and the socket group can enter it.
+ * user and the socket group can enter it, then checked: if anyone but root
+ * and the daemon's user can write to it (or to a non-sticky directory above
+ * it), they could swap a symbolic link in for the socket or plant an
+ * impostor, so the daemon refuses to start. Returns the directory's path
+ * (the caller frees it) or NULL and a cause.
  */
-static int
+static char *
 server_make_dir(const char *path, gid_t gid, char **cause)
 {
-	char		*copy = xstrdup(path), *slash;
+	char		*dir = xstrdup(path), *slash, *why;
 	struct stat	 st;
-	int		 rc = 0;
+	int		 fd;
 
-	if ((slash = strrchr(copy, '/')) != NULL && slash != copy) {
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		dir = xstrdup(".");
+	} else if (slash == dir)
+		slash[1] = '\0';
+	else
 		*slash = '\0';
-		if (stat(copy, &st) == -1 && errno == ENOENT) {
-			if (mkdir(copy, 0750) == -1 ||
-			    (gid != (gid_t)-1 && chown(copy, (uid_t)-1,
-			    gid) == -1))
-				rc = util_cause(cause, "cannot create %s: %s",
-				    copy, strerror(errno));
-			else
-				log_info(NULL, "created %s (mode 0750)", copy);
-		} else if (stat(copy, &st) == 0 && (st.st_mode & S_IWOTH) &&
-		    !(st.st_mode & S_ISVTX))
-			log_warn(NULL, "%s is writable by anyone: another user "
-			    "could replace the socket", copy);
+	if (mkdir(dir, 0750) == 0) {
+		/* Through a descriptor: the path is not trusted yet. */
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1 ||
+		    (gid != (gid_t)-1 && st.st_gid != gid &&
+		    fchown(fd, (uid_t)-1, gid) == -1)) {
+			util_cause(cause, "cannot create %s: %s", dir,
+			    strerror(errno));
+			if (fd != -1)
+				close(fd);
+			free(dir);
+			return NULL;
+		}
+		close(fd);
+		log_info(NULL, "created %s (mode 0750)", dir);
+	} else if (errno != EEXIST) {
+		util_cause(cause, "cannot create %s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
 	}
-	free(copy);
-	return rc;
+	if (safepath_check_dir(dir, geteuid(), &why) == -1) {
+		util_cause(cause, "%s; the socket %s needs a directory that "
+		    "only root and the daemon's user can write to", why ?
+		    why : "out of memory", path);
+		free(why);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/*
+ * Gives the bound socket its group. The path is only trusted after
+ * server_make_dir, and even then it is changed without following a link
+ * and only while it is the socket this process just bound (fchown on an
+ * AF_UNIX socket's descriptor does not reach the file).
+ */
+static int
+server_set_group(const char *path, gid_t gid, char **cause)
+{
+	struct stat	 st, again;
+
+	if (lstat(path, &st) == -1)
+		return util_cause(cause, "%s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+		return util_cause(cause, "%s was replaced after it was "
+		    "bound", path);
+	/* Only when needed: under systemd the group is already right and the
+	 * unit's system call filter may forbid chown. */
+	if (gid == (gid_t)-1 || st.st_gid == gid)
+		return 0;
+	if (fchownat(AT_FDCWD, path, (uid_t)-1, gid,
+	    AT_SYMLINK_NOFOLLOW) == -1)
+		return util_cause(cause, "cannot set the group of %s: %s",
+		    path, strerror(errno));
+	if (lstat(path, &again) == -1 || again.st_ino != st.st_ino ||
+	    again.st_dev != st.st_dev)
+		return util_cause(cause, "%s was replaced after it was "
+		    "bound", path);
+	return 0;
 }
 
 static int
 server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
 {
 	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
-	struct stat		 st;
 	mode_t			 old;
-	int			 fd, saved;
+	gid_t			 egid;
+	char			*dir;
+	int			 fd, rc, saved, switched = 0;
 
 	if (strlen(path) >= sizeof sun.sun_path)
 		return util_cause(cause, "socket path %s is too long", path);
 	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
-	if (server_make_dir(path, gid, cause) == -1 ||
-	    server_clear_stale(path, cause) == -1)
+	if ((dir = server_make_dir(path, gid, cause)) == NULL)
+		return -1;
+	free(dir);
+	if (server_clear_stale(path, cause) == -1)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return util_cause(cause, "socket: %s", strerror(errno));
-	/* Owner-only at birth; group and mode are set before listen(). */
-	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		saved = errno;
-		umask(old);
+	/* The mode comes from the umask at birth: the path is never chmod'ed.
+	 * As root, the group too: the socket is created under that effective
+	 * gid, so it never has group bits for the wrong group. Otherwise
+	 * server_set_group changes it, still before listen(): until then
+	 * nobody can connect. */
+	egid = getegid();
+	if (gid != (gid_t)-1 && gid != egid && geteuid() == 0 &&
+	    setegid(gid) == 0)
+		switched = 1;
+	old = umask(~mode & 0777);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	saved = errno;
+	umask(old);
+	if (switched && setegid(egid) == -1)
+		fatal("setegid back to %lu: %s", (unsigned long)egid,
+		    strerror(errno));
+	if (rc == -1) {
 		close(fd);
 		return util_cause(cause, "cannot bind %s: %s", path,
 		    strerror(saved));
 	}
-	umask(old);
-	/* chown only when needed: under systemd the group is already right
-	 * and the unit's system call filter may forbid chown. */
-	if ((gid != (gid_t)-1 && (stat(path, &st) == -1 || st.st_gid != gid) &&
-	    chown(path, (uid_t)-1, gid) == -1) || chmod(path, mode) == -1) {
-		saved = errno;
-		unlink(path);
+	if (server_set_group(path, gid, cause) == -1) {
 		close(fd);
-		return util_cause(cause, "cannot set owner or mode of %s: %s",
-		    path, strerror(saved));
+		return -1;
 	}
 	if (listen(fd, SOMAXCONN) == -1) {
 		saved = errno;

@@ -167,17 +167,31 @@ out:
 	return rc;
 }
 
-/* A token goes into HTTP headers and shell variables: visible ASCII only. */
+/*
+ * A token goes into HTTP headers and shell variables: only RFC 6750's
+ * b64token, 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=",
+ * so no quote, backslash, dollar or semicolon ever reaches a consumer.
+ */
+static int
+token_b64char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~' || c == '+' || c == '/';
+}
+
 static int
 token_charset_ok(const char *s, size_t len)
 {
-	size_t	i;
+	size_t	i = 0;
 
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-			return 0;
-	}
-	return 1;
+	while (i < len && token_b64char(s[i]))
+		i++;
+	if (i == 0)
+		return 0;
+	while (i < len && s[i] == '=')
+		i++;
+	return i == len;
 }
 
 /*
@@ -241,7 +255,7 @@ token_parse_response(const struct token_input *in, struct token_result *res,
 	len = (size_t)json_object_get_string_len(at);
 	if (len == 0 || len > TOKEN_MAX || !token_charset_ok(tok, len)) {
 		util_cause(cause, "access_token is empty, longer than %d bytes "
-		    "or not printable ASCII", TOKEN_MAX);
+		    "or not made of RFC 6750 token characters", TOKEN_MAX);
 		goto out;
 	}
 	if (json_object_object_get_ex(root, "token_type", &v) &&

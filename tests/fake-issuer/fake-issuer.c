@@ -177,6 +177,10 @@ struct fi_server {
 
 	unsigned long		 requests;
 	unsigned long		 issued;
+	/* Deferred (slow, hung) token requests not answered yet: how many
+	 * clients hold a request open at once, counted here, not by them. */
+	unsigned long		 in_flight;
+	unsigned long		 max_in_flight;
 	char			*last_client_id;
 	char			*last_content_type;
 	char			*last_scope;
@@ -640,6 +644,7 @@ fi_pending_free(struct fi_pending *p)
 	int k;
 
 	TAILQ_REMOVE(&p->srv->pending, p, link);
+	p->srv->in_flight--;
 	event_free(p->ev);
 	if (p->watch != NULL)
 		event_free(p->watch);
@@ -748,6 +753,8 @@ fi_pending_new(struct fi_server *s, struct evhttp_request *req,
 			event_add(p->watch, NULL);
 	}
 	TAILQ_INSERT_TAIL(&s->pending, p, link);
+	if (++s->in_flight > s->max_in_flight)
+		s->max_in_flight = s->in_flight;
 	evhttp_connection_set_closecb(p->evcon, fi_pending_closecb, p);
 	return p;
 }
@@ -1416,6 +1423,10 @@ fi_stats_json(const struct fi_server *s)
 	    json_object_new_int64((int64_t)s->requests));
 	json_object_object_add(o, "issued",
 	    json_object_new_int64((int64_t)s->issued));
+	json_object_object_add(o, "in_flight",
+	    json_object_new_int64((int64_t)s->in_flight));
+	json_object_object_add(o, "max_in_flight",
+	    json_object_new_int64((int64_t)s->max_in_flight));
 	json_object_object_add(o, "last_client_id", json_object_new_string(
 	    s->last_client_id != NULL ? s->last_client_id : ""));
 	json_object_object_add(o, "last_content_type", json_object_new_string(
@@ -1445,6 +1456,7 @@ static void
 fi_stats_reset(struct fi_server *s)
 {
 	s->requests = s->issued = 0;
+	s->max_in_flight = s->in_flight;
 	fi_setstr(&s->last_client_id, NULL);
 	fi_setstr(&s->last_content_type, NULL);
 	fi_setstr(&s->last_scope, NULL);

@@ -693,6 +693,31 @@ START_TEST(test_allow_lists)
 }
 END_TEST
 
+/* Loopback is what inet_pton reads as 127.0.0.0/8 or ::1, or "localhost". */
+START_TEST(test_is_loopback)
+{
+	static const char *yes[] = {
+		"127.0.0.1", "127.1.2.3", "127.255.255.255", "::1", "[::1]",
+		"localhost", "LocalHost", "0:0:0:0:0:0:0:1", "[0::1]",
+	};
+	static const char *no[] = {
+		"127.0.0.300", "127.1.2.3.4", "127.0.0.1.", "127.1", "127.",
+		"127", "127.0.0.01", "0127.0.0.1", "128.0.0.1", "126.255.255.255",
+		"localhost.", "localhost.example.org", "127.0.0.1.nip.io",
+		"::2", "[::1", "::1]", "[[::1]]", "::ffff:127.0.0.1", "", "[]",
+		"0.0.0.0", "::",
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		ck_assert_msg(conf_is_loopback(yes[i]), "'%s' is loopback",
+		    yes[i]);
+	for (i = 0; i < sizeof no / sizeof no[0]; i++)
+		ck_assert_msg(!conf_is_loopback(no[i]), "'%s' is not loopback",
+		    no[i]);
+}
+END_TEST
+
 START_TEST(test_loopback_urls_accepted)
 {
 	struct conf	*conf;
@@ -911,6 +936,12 @@ static const struct bad_value bad_values[] = {
 	{ "client a", "token_url = http://gateway.example.org/auth/token",
 	    "loopback" },
 	{ "client a", "token_url = http://127.0.0.1.nip.io/auth/token",
+	    "loopback" },
+	{ "client a", "token_url = http://127.0.0.300/auth/token",
+	    "loopback" },
+	{ "client a", "token_url = http://127.1.2.3.4/auth/token",
+	    "loopback" },
+	{ "client a", "token_url = http://127.0.0.1./auth/token",
 	    "loopback" },
 	{ "client a", "token_url = ftp://127.0.0.1/token",
 	    "scheme must be https" },
@@ -1490,6 +1521,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_dropin_only_clients);
 	tcase_add_test(tc, test_parse_file);
 	tcase_add_test(tc, test_allow_lists);
+	tcase_add_test(tc, test_is_loopback);
 	tcase_add_test(tc, test_loopback_urls_accepted);
 	suite_add_tcase(s, tc);
 

@@ -628,24 +628,53 @@ START_TEST(test_bad_access_token)
 	PARSE_ERROR("{\"access_token\":\"\"}", T0, 0, NULL,
 	    "access_token is empty");
 	PARSE_ERROR("{\"access_token\":\"abc " TOKEN_MARK "\"}", T0, 0, NULL,
-	    "not printable ASCII");
+	    "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\t" TOKEN_MARK "\"}", T0, 0, NULL,
-	    "not printable ASCII");
+	    "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\u0001" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\n" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\u007f" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"caf\\u00e9" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\u0000" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	/* A space inside a JWT. */
 	body = xasprintf("{\"access_token\":\"Bearer %s\"}", t);
-	PARSE_ERROR(body, T0, 0, t, "not printable ASCII");
+	PARSE_ERROR(body, T0, 0, t, "RFC 6750");
 	free(body);
 	free(t);
+}
+END_TEST
+
+/* RFC 6750 b64token only: what a shell or a header could misread is refused. */
+START_TEST(test_token_charset)
+{
+	static const char *bad[] = {
+		"abc\\\"def", "abc'def", "abc\\\\def", "abc;def", "abc$def",
+		"abc(def", "abc)def", "abc<def", "abc>def", "abc`def",
+		"abc,def", "abc*def", "abc&def", "abc|def", "abc!def",
+		"abc#def", "abc%def", "abc:def", "abc@def", "abc{def",
+		"abc=def", "=abc", "==", "=", "abc=.", "abc= ",
+	};
+	static const char *good[] = {
+		"abc", "A-Z.a_z~0+9/", "abc=", "abc==", "aGVsbG8=", "-", "/",
+	};
+	char	*body;
+	size_t	 i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		body = answer(bad[i], ", \"expires_in\": 300");
+		PARSE_ERROR(body, T0, T0 * 1000, NULL, "RFC 6750");
+		free(body);
+	}
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		body = answer(good[i], ", \"expires_in\": 300");
+		PARSE_OK(body, T0, T0 * 1000, good[i], 300000, "expires_in");
+		free(body);
+	}
 }
 END_TEST
 
@@ -720,8 +749,8 @@ START_TEST(test_bad_jwt)
 	free(body);
 	free(t);
 
-	/* Payload not base64url, not JSON. */
-	t = xstrdup("eyJhbGciOiJSUzI1NiJ9.%%%%." TOKEN_MARK);
+	/* Payload not base64url (but token characters), not JSON. */
+	t = xstrdup("eyJhbGciOiJSUzI1NiJ9.~~~~." TOKEN_MARK);
 	body = answer(t, "");
 	PARSE_ERROR(body, T0, 0, t, "JWT payload is not base64url");
 	free(body);
@@ -1198,6 +1227,7 @@ token_suite(void)
 	tcase_add_test(tc, test_opaque_token);
 	tcase_add_test(tc, test_token_type);
 	tcase_add_test(tc, test_bad_access_token);
+	tcase_add_test(tc, test_token_charset);
 	tcase_add_test(tc, test_token_size);
 	tcase_add_test(tc, test_not_a_token_answer);
 	tcase_add_test(tc, test_bad_jwt);

@@ -425,7 +425,7 @@ print_status_row(json_object *c)
 	const char	*keys[] = { "name", "state", "expires_in",
 			    "next_refresh", "refreshes", "failures",
 			    "last_error" };
-	char		*cell[7], num[32], err[300];
+	char		*cell[7], num[32], err[512];
 	const char	*last;
 	size_t		 i;
 	int64_t		 next;

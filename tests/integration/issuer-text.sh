@@ -6,9 +6,12 @@
 . "$(dirname "$0")/lib.sh"
 
 start_issuer evil --lifetime 600
+# refresh_min_interval = 0: the forced refreshes below must reach the
+# (hostile) issuer right after the first token.
 {
-	client_section evil "$evil_PORT"
-	client_section plain "$evil_PORT" "request_format = form"
+	client_section evil "$evil_PORT" "refresh_min_interval = 0"
+	client_section plain "$evil_PORT" "request_format = form
+refresh_min_interval = 0"
 } | write_conf
 
 # The line a hostile issuer would like the log to show.

@@ -41,6 +41,7 @@ struct client {
 	int64_t				 obtained;	/* boot ms, request sent */
 	int64_t				 expires;	/* boot ms */
 	int64_t				 lifetime;	/* ms */
+	struct secblob			*render[CLIENT_RENDERS];
 	char				*rejected;	/* secmem */
 	size_t				 rejected_len;
 	int				 remints;
@@ -103,9 +104,37 @@ client_next_fetch_in(const struct client *c)
 	return d < 0 ? 0 : d;
 }
 
+/* Answers rendered from the token go with it. */
+static void
+client_drop_renders(struct client *c)
+{
+	size_t	i;
+
+	for (i = 0; i < CLIENT_RENDERS; i++) {
+		secblob_unref(c->render[i]);
+		c->render[i] = NULL;
+	}
+}
+
+struct secblob *
+client_render(const struct client *c, int kind)
+{
+	return c->render[kind];
+}
+
+void
+client_set_render(struct client *c, int kind, struct secblob *b)
+{
+	secblob_unref(c->render[kind]);
+	c->render[kind] = c->token != NULL ? b : NULL;
+	if (c->token == NULL)
+		secblob_unref(b);
+}
+
 static void
 client_drop_token(struct client *c)
 {
+	client_drop_renders(c);
 	secmem_free(c->token);
 	c->token = NULL;
 	c->token_len = 0;
@@ -454,6 +483,7 @@ client_get_token(struct client *c, int min_valid, int force,
 			secmem_free(c->rejected);
 			c->rejected = c->token;
 			c->rejected_len = c->token_len;
+			client_drop_renders(c);
 			c->token = NULL;
 			c->token_len = 0;
 			c->remints = 0;

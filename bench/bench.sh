@@ -105,7 +105,7 @@ say ""
 # ---- nginx, one worker, the same bytes as static files ----
 mkdir -p "$T/www" "$T/nginx"
 cp "$T/answer.json" "$T/www/token.json"
-cp "$T/answer.txt" "$T/www/token.txt"
+cp "$T/answer.txt" "$T/www/token.text"
 NGINX_SOCK=$T/nginx.sock
 cat >"$T/nginx.conf" <<EOF
 worker_processes 1;
@@ -126,7 +126,7 @@ http {
 		listen unix:$NGINX_SOCK;
 		root $T/www;
 		location = /token.json { default_type application/json; add_header Cache-Control no-store; }
-		location = /token.txt { default_type "text/plain; charset=utf-8"; add_header Cache-Control no-store; }
+		location = /token.text { default_type "text/plain; charset=utf-8"; add_header Cache-Control no-store; }
 	}
 }
 EOF
@@ -220,10 +220,14 @@ sed -i 's/\(c[0-9]*\)\.secret$/\1.secret2/' "$T/tokend.conf"
 "$LOADGEN" -u "$SOCK" -t 16 -n $((REQUESTS * 2)) /v1/clients/demo/token >"$T/storm.txt" &
 lg=$!
 sleep 0.2
+before=$(issuer_stat "$ISSUER_PORT" requests)
 kill -HUP "$DAEMON_PID"
 wait "$lg" || true
+during=$(( $(issuer_stat "$ISSUER_PORT" requests) - before ))
 storm=$(cat "$T/storm.txt")
 wait_for 300 health_ok "$SOCK" || true
+say "Upstream requests answered while the storm's load ran: $during of 1,000."
+say ""
 say "| load on one valid client (16 connections, text/plain) | req/s | p50 ms | p99 ms |"
 say "|---|---:|---:|---:|"
 for row in "quiet:$base" "1,000 clients refreshing:$storm"; do

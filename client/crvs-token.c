@@ -339,7 +339,8 @@ print_status_row(json_object *c)
 	const char	*keys[] = { "name", "state", "expires_in",
 			    "next_refresh", "refreshes", "failures",
 			    "last_error" };
-	char		 cell[7][64];
+	char		 cell[7][64], err[300];
+	const char	*last = cell[6];
 	size_t		 i;
 	int64_t		 next;
 
@@ -359,8 +360,16 @@ print_status_row(json_object *c)
 			snprintf(cell[i], sizeof cell[i], "%s",
 			    json_object_get_string(v));
 	}
+	/* A reported token still served to others until its replacement. */
+	if (json_object_object_get_ex(c, "replacement_pending", &v) &&
+	    json_object_get_boolean(v)) {
+		snprintf(err, sizeof err, "replacement pending (token "
+		    "reported rejected)%s%s", strcmp(cell[6], "-") != 0 ?
+		    "; " : "", strcmp(cell[6], "-") != 0 ? cell[6] : "");
+		last = err;
+	}
 	printf("%-20s %-11s %8s %10s %9s %8s  %s\n", cell[0], cell[1],
-	    cell[2], cell[3], cell[4], cell[5], cell[6]);
+	    cell[2], cell[3], cell[4], cell[5], last);
 }
 
 static int

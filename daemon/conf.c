@@ -73,6 +73,7 @@ conf_client_defaults(struct conf_client *c)
 	c->min_valid = 30;
 	c->fallback_lifetime = 600;
 	c->timeout = 10;
+	c->refresh_min_interval = 10;
 }
 
 static void
@@ -446,6 +447,9 @@ conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
 		return conf_int(value, 1, 86400, &c->fallback_lifetime, cause);
 	else if (strcmp(key, "timeout") == 0)
 		return conf_int(value, 1, 300, &c->timeout, cause);
+	else if (strcmp(key, "refresh_min_interval") == 0)
+		return conf_int(value, 0, 3600, &c->refresh_min_interval,
+		    cause);
 	else if (strcmp(key, "ca_file") == 0) {
 		if (*value == '\0')
 			return 0;

@@ -42,6 +42,7 @@ struct conf_client {
 	int		 min_valid;
 	int		 fallback_lifetime;
 	int		 timeout;
+	int		 refresh_min_interval;	/* seconds */
 	char		*ca_file;	/* NULL when unset */
 };
 

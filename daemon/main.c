@@ -238,6 +238,13 @@ main_apply(struct tokend *t, struct conf *conf, int initial)
 			    "new or changed", cc->file, cc->line);
 			next[i] = client_new(t->base, t->fetch, cc,
 			    main_client_cb, t);
+			/* Changed, not removed: its callers wait for this. */
+			for (j = 0; j < t->nclients; j++) {
+				if (t->clients[j] != NULL && strcmp(
+				    client_name(t->clients[j]), cc->name) == 0)
+					client_hand_over(t->clients[j],
+					    next[i]);
+			}
 		}
 	}
 	for (j = 0; j < t->nclients; j++) {

@@ -294,6 +294,7 @@ START_TEST(test_full_config)
 	ck_assert_int_eq(c->min_valid, 30);
 	ck_assert_int_eq(c->fallback_lifetime, 600);
 	ck_assert_int_eq(c->timeout, 10);
+	ck_assert_int_eq(c->refresh_min_interval, 10);
 	ck_assert_ptr_null(c->ca_file);
 
 	c = conf_find_client(conf, "legacy-1.x");
@@ -424,6 +425,7 @@ START_TEST(test_values)
 	    "min_valid = 0\n"
 	    "fallback_lifetime = 86400\n"
 	    "timeout = 300\n"
+	    "refresh_min_interval = 0\n"
 	    "allow_users = 0\n"
 	    CLIENT("b")
 	    "refresh_margin = 86400\n"
@@ -440,10 +442,11 @@ START_TEST(test_values)
 	ck_assert_int_eq(c->min_valid, 0);
 	ck_assert_int_eq(c->fallback_lifetime, 86400);
 	ck_assert_int_eq(c->timeout, 300);
+	ck_assert_int_eq(c->refresh_min_interval, 0);
 	ck_assert_uint_eq(c->n_allow_uids, 1);
 	ck_assert_uint_eq(c->allow_uids[0], 0);
 	c = conf_find_client(conf, "b");
-	ck_assert_int_eq(c->line, 13);
+	ck_assert_int_eq(c->line, 14);
 	ck_assert_int_eq(c->refresh_margin, 86400);
 	ck_assert_int_eq(c->min_valid, 3600);
 	ck_assert_int_eq(c->fallback_lifetime, 3601);
@@ -846,6 +849,8 @@ static const struct bad_value bad_values[] = {
 	{ "client a", "fallback_lifetime = 1e3", "from 1 to 86400" },
 	{ "client a", "timeout = 0", "from 1 to 300" },
 	{ "client a", "timeout = 301", "from 1 to 300" },
+	{ "client a", "refresh_min_interval = -1", "from 0 to 3600" },
+	{ "client a", "refresh_min_interval = 3601", "from 0 to 3600" },
 	{ "client a", "timeout = 99999999999999999999", "from 1 to 300" },
 	{ "client a", "refresh_margin = 0", "from 1 to 86400" },
 	{ "client a", "refresh_margin = 86401", "from 1 to 86400" },

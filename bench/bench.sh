@@ -217,10 +217,11 @@ for i in $(seq 1000); do
 	mv "$T/c$i.secret" "$T/c$i.secret2"
 done
 sed -i 's/\(c[0-9]*\)\.secret$/\1.secret2/' "$T/tokend.conf"
-"$LOADGEN" -u "$SOCK" -t 16 -n $((REQUESTS * 2)) /v1/clients/demo/token >"$T/storm.txt" &
+# (Long enough to outlast the storm: ten times the quiet run.)
+before=$(issuer_stat "$ISSUER_PORT" requests)
+"$LOADGEN" -u "$SOCK" -t 16 -n $((REQUESTS * 10)) /v1/clients/demo/token >"$T/storm.txt" &
 lg=$!
 sleep 0.2
-before=$(issuer_stat "$ISSUER_PORT" requests)
 kill -HUP "$DAEMON_PID"
 wait "$lg" || true
 during=$(( $(issuer_stat "$ISSUER_PORT" requests) - before ))

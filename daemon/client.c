@@ -55,6 +55,7 @@ struct client {
 	int64_t				 expires;	/* boot ms */
 	int64_t				 lifetime;	/* ms */
 	uint64_t			 generation;
+	struct secblob			*render[CLIENT_RENDERS];
 	/* A reported token (secmem copy) until a replacement is installed. */
 	char				*rejected;
 	size_t				 rejected_len;
@@ -153,6 +154,33 @@ client_next_fetch_in(const struct client *c)
 	return d < 0 ? 0 : d;
 }
 
+/* Answers rendered from the token go with it. */
+static void
+client_drop_renders(struct client *c)
+{
+	size_t	i;
+
+	for (i = 0; i < CLIENT_RENDERS; i++) {
+		secblob_unref(c->render[i]);
+		c->render[i] = NULL;
+	}
+}
+
+struct secblob *
+client_render(const struct client *c, int kind)
+{
+	return c->render[kind];
+}
+
+void
+client_set_render(struct client *c, int kind, struct secblob *b)
+{
+	secblob_unref(c->render[kind]);
+	c->render[kind] = c->token != NULL ? b : NULL;
+	if (c->token == NULL)
+		secblob_unref(b);
+}
+
 const char *
 client_state_name(enum client_state s)
 {
@@ -207,6 +235,7 @@ client_lapse_at(const struct client *c)
 static void
 client_wipe_token(struct client *c)
 {
+	client_drop_renders(c);
 	secmem_free(c->token);
 	c->token = NULL;
 	c->token_len = 0;

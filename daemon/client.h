@@ -103,6 +103,17 @@ uint64_t	 client_token_generation(const struct client *);
 const char	*client_last_error(const struct client *);
 /* Milliseconds until the next scheduled fetch, or -1. */
 int64_t		 client_next_fetch_in(const struct client *);
+/*
+ * Answers rendered from the current token (api.c renders them): held until
+ * the token is replaced, dropped or rejected, then unreferenced (and wiped
+ * by the last holder). set takes the caller's reference; with no token it
+ * drops it at once.
+ */
+#define CLIENT_RENDERS	2
+struct secblob;
+struct secblob	*client_render(const struct client *, int kind);
+void		 client_set_render(struct client *, int kind, struct secblob *);
+
 /* Status object without the token; the caller owns it. */
 json_object	*client_status_json(struct client *);
 

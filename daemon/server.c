@@ -53,6 +53,12 @@ struct server_conn {
 	struct event		*hangup;	/* watches for EOF meanwhile */
 	int64_t			 deadline;	/* boot ms for the next request */
 	int			 closing;	/* shut down by us */
+	/* The peer, read once: a Unix socket's credentials are those of
+	 * connect() and cannot change. */
+	int			 have_cred;
+	struct ucred		 cred;
+	gid_t			*groups;
+	int			 ngroups;
 	TAILQ_ENTRY(server_conn) entry;
 };
 
@@ -83,7 +89,6 @@ struct server_call {
 	char			*query;
 	char			*body;		/* secmem */
 	struct server_conn	*conn;
-	gid_t			 groups[SERVER_MAX_GROUPS];
 };
 
 void
@@ -112,14 +117,48 @@ server_wipe_cb(const void *data, size_t len, void *arg)
 }
 
 static void
+server_unref_cb(const void *data, size_t len, void *arg)
+{
+	secblob_unref(arg);
+}
+
+static void	server_send(struct server_call *, int, const char *);
+
+static void
 server_reply_cb(void *ctx, int status, const char *content_type,
     const char *body, size_t len)
 {
 	struct server_call	*call = ctx;
+	struct evbuffer		*buf = evhttp_request_get_output_buffer(
+				    call->req);
+	char			*copy;
+
+	/* Answers may hold a token: send a copy that is wiped once sent. */
+	copy = secmem_alloc(len + 1);
+	memcpy(copy, body, len);
+	evbuffer_add_reference(buf, copy, len, server_wipe_cb, copy);
+	server_send(call, status, content_type);
+}
+
+/* A rendered answer: referenced, not copied; released once written. */
+static void
+server_reply_ref_cb(void *ctx, int status, const char *content_type,
+    struct secblob *b)
+{
+	struct server_call	*call = ctx;
+	struct evbuffer		*buf = evhttp_request_get_output_buffer(
+				    call->req);
+
+	evbuffer_add_reference(buf, b->data, b->len, server_unref_cb,
+	    secblob_ref(b));
+	server_send(call, status, content_type);
+}
+
+static void
+server_send(struct server_call *call, int status, const char *content_type)
+{
 	struct evhttp_request	*req = call->req;
 	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
-	struct evbuffer		*buf = evbuffer_new();
-	char			*copy;
 	const char		*reason;
 
 	if (call->conn != NULL) {
@@ -129,10 +168,6 @@ server_reply_cb(void *ctx, int status, const char *content_type,
 	}
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
-	/* Answers may hold a token: send a copy that is wiped once sent. */
-	copy = secmem_alloc(len + 1);
-	memcpy(copy, body, len);
-	evbuffer_add_reference(buf, copy, len, server_wipe_cb, copy);
 	switch (status) {
 	case 200: reason = "OK"; break;
 	case 400: reason = "Bad Request"; break;
@@ -147,40 +182,21 @@ server_reply_cb(void *ctx, int status, const char *content_type,
 		log_debug(NULL, "%d %s for uid %lu", status,
 		    call->path != NULL ? call->path : "?",
 		    (unsigned long)call->api.peer.uid);
-	evhttp_send_reply(req, status, reason, buf);
-	evbuffer_free(buf);
+	evhttp_send_reply(req, status, reason, NULL);
 	server_call_free(call);
 }
 
 /* Fails closed: a peer whose credentials cannot be read is refused. */
 static int
-server_peer(struct evhttp_request *req, struct server_call *call)
+server_peer(struct server_conn *conn, struct server_call *call)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent	*bev;
-	struct ucred		 cred;
-	socklen_t		 len = sizeof cred;
-	evutil_socket_t		 fd;
-
-	if (evcon == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
-	    (fd = bufferevent_getfd(bev)) == -1)
+	if (!conn->have_cred)
 		return -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-	    len != sizeof cred)
-		return -1;
-	call->api.peer.pid = cred.pid;
-	call->api.peer.uid = cred.uid;
-	call->api.peer.gid = cred.gid;
-	len = sizeof call->groups;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, call->groups,
-	    &len) == -1) {
-		/* More groups than we keep: count none of them (fewer
-		 * rights, never more). */
-		len = 0;
-	}
-	call->api.peer.groups = call->groups;
-	call->api.peer.ngroups = len / sizeof(gid_t);
+	call->api.peer.pid = conn->cred.pid;
+	call->api.peer.uid = conn->cred.uid;
+	call->api.peer.gid = conn->cred.gid;
+	call->api.peer.groups = conn->groups;
+	call->api.peer.ngroups = (size_t)conn->ngroups;
 	return 0;
 }
 
@@ -236,8 +252,12 @@ server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 		LIST_REMOVE(conn->u, entry);
 		free(conn->u);
 	}
+	free(conn->groups);
 	free(conn);
 	s->nconns--;
+	/* Nothing to sweep until the next connection. */
+	if (TAILQ_EMPTY(&s->conns))
+		event_del(s->sweep);
 }
 
 /* Closes one connection of the uid that holds the most, idle ones first. */
@@ -280,6 +300,8 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 	socklen_t		 len = sizeof cred;
 	evutil_socket_t		 fd;
 	size_t			 n;
+	gid_t			 groups[SERVER_MAX_GROUPS];
+	struct timeval		 second = { 1, 0 };
 
 	TAILQ_REMOVE(&s->fresh, conn, entry);
 	bufferevent_getcb(conn->bev, NULL, NULL, &errcb, &evcon);
@@ -306,12 +328,28 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 		s->nfds = n;
 	}
 	s->by_fd[fd] = conn;
+	if (!evtimer_pending(s->sweep, NULL))
+		evtimer_add(s->sweep, &second);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
 	    len != sizeof cred) {
 		log_warn(NULL, "closing a connection whose peer credentials "
 		    "cannot be read");
 		shutdown(fd, SHUT_RDWR);
 		return;
+	}
+	conn->cred = cred;
+	conn->have_cred = 1;
+	len = sizeof groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1) {
+		/* More groups than we keep: count none of them (fewer
+		 * rights, never more). */
+		len = 0;
+	}
+	conn->ngroups = (int)(len / sizeof(gid_t));
+	if (conn->ngroups > 0) {
+		conn->groups = xreallocarray(NULL, (size_t)conn->ngroups,
+		    sizeof *conn->groups);
+		memcpy(conn->groups, groups, len);
 	}
 	conn->u = server_uid_get(s, cred.uid);
 	if (++conn->u->count > s->limits.max_per_uid) {
@@ -450,6 +488,7 @@ server_request_cb(struct evhttp_request *req, void *arg)
 
 	call->req = req;
 	call->api.reply = server_reply_cb;
+	call->api.reply_ref = server_reply_ref_cb;
 	call->api.ctx = call;
 	if ((conn = server_conn_of(s, req)) == NULL) {
 		server_admit_cb(-1, 0, s);
@@ -464,7 +503,7 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	}
 	/* The next request on this connection has its own time to arrive. */
 	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
-	if (server_peer(req, call) == -1) {
+	if (server_peer(conn, call) == -1) {
 		log_warn(NULL, "refused a connection whose peer credentials "
 		    "cannot be read");
 		server_reply_const(call, 403, "{\"error\":\"forbidden\","
@@ -729,7 +768,6 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
     mode_t mode, gid_t gid, char **cause)
 {
 	struct server	*s = xcalloc(1, sizeof *s);
-	struct timeval	 second = { 1, 0 };
 	struct rlimit	 rl;
 
 	s->base = base;
@@ -764,8 +802,8 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	evhttp_set_gencb(s->http, server_request_cb, s);
 	evhttp_set_bevcb(s->http, server_bevcb, s);
 	s->admit = event_new(base, -1, 0, server_admit_cb, s);
+	/* Armed while connections are open: an idle daemon sleeps. */
 	s->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, s);
-	event_add(s->sweep, &second);
 	/* Methods libevent knows all get a JSON answer from api.c. */
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |

@@ -244,7 +244,7 @@ check "the sandboxed daemon got a token over TLS (https, ca_file)" \
 	test -n "$ttok" -a "$(tls_stats requests)" = 1
 status=$(prop crvs-tokend StatusText)
 check "systemctl show -p StatusText: \"$status\"" \
-	grep -qE '^2 clients: 2 valid, next refresh in [0-9]+m[0-9]+s$' <<<"$status"
+	grep -qE '^2 clients: 2 valid, next refresh at [0-9]{2}:[0-9]{2}:[0-9]{2}$' <<<"$status"
 check "systemctl status shows the Status: line" \
 	sh -c "nsenter -t $ct -a systemctl status --no-pager crvs-tokend | grep -q 'Status: \"2 clients: 2 valid'"
 check "the example in clients.d/*.sample was not loaded (2 clients)" \

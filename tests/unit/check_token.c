@@ -921,6 +921,72 @@ START_TEST(test_secmem)
 }
 END_TEST
 
+/* Small secrets share slab chunks; a freed block comes back zeroed. */
+START_TEST(test_secmem_slab)
+{
+	enum { N = 200 };
+	char		*p[N], *q;
+	uintptr_t	 lo = UINTPTR_MAX, hi = 0;
+	size_t		 i, j;
+
+	for (i = 0; i < N; i++) {
+		p[i] = secmem_alloc(100);
+		for (j = 0; j < 100; j++)
+			ck_assert_int_eq(p[i][j], 0);
+		memset(p[i], 0x5a, 100);
+		if ((uintptr_t)p[i] < lo)
+			lo = (uintptr_t)p[i];
+		if ((uintptr_t)p[i] > hi)
+			hi = (uintptr_t)p[i];
+	}
+	/* Blocks do not overlap: each still holds only its own bytes. */
+	for (i = 0; i < N; i++) {
+		for (j = 0; j < 100; j++)
+			ck_assert_int_eq(p[i][j], 0x5a);
+		memset(p[i], (int)(i & 0x7f), 100);
+	}
+	for (i = 0; i < N; i++) {
+		for (j = 0; j < 100; j++)
+			ck_assert_int_eq(p[i][j], (int)(i & 0x7f));
+	}
+	/* Not a page each, as before: 200 blocks fit in a few chunks
+	 * (200 pages would span at least 800 KiB). */
+	ck_assert_uint_lt(hi - lo, 4 * 64 * 1024);
+	for (i = 0; i < N; i++)
+		secmem_free(p[i]);
+	/* Reuse hands back wiped memory. */
+	for (i = 0; i < N; i++) {
+		p[i] = secmem_alloc(100);
+		for (j = 0; j < 100; j++)
+			ck_assert_int_eq(p[i][j], 0);
+	}
+	for (i = 0; i < N; i++)
+		secmem_free(p[i]);
+	/* Every size up to and past the largest class. */
+	for (i = 0; i < 9000; i += 97) {
+		q = secmem_alloc(i);
+		memset(q, 0x33, i);
+		secmem_free(q);
+	}
+}
+END_TEST
+
+/* A shared answer lives while anyone holds it. */
+START_TEST(test_secblob)
+{
+	struct secblob	*b = secblob_new("token\n", 6);
+
+	ck_assert_int_eq(b->refs, 1);
+	ck_assert_uint_eq(b->len, 6);
+	ck_assert_str_eq(b->data, "token\n");
+	ck_assert_ptr_eq(secblob_ref(b), b);
+	secblob_unref(b);
+	ck_assert_str_eq(b->data, "token\n");	/* still held once */
+	secblob_unref(b);
+	secblob_unref(NULL);
+}
+END_TEST
+
 START_TEST(test_secbuf)
 {
 	struct secbuf	 b = { 0 };
@@ -1248,6 +1314,8 @@ token_suite(void)
 
 	tc = tcase_create("secmem");
 	tcase_add_test(tc, test_secmem);
+	tcase_add_test(tc, test_secmem_slab);
+	tcase_add_test(tc, test_secblob);
 	tcase_add_test(tc, test_secbuf);
 	suite_add_tcase(s, tc);
 

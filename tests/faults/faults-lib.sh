@@ -14,8 +14,13 @@ faults_cleanup() { :; }
 # it requested a token, from SINCE_MS on (its debug lines start with a local
 # ISO time with milliseconds); empty if the log has none.
 fetch_times() {
+	log_times "$1" "$2" 'requesting a token'
+}
+# log_times LOG SINCE_MS REGEX: the times (ms) of the daemon's log lines
+# that match REGEX, from SINCE_MS on.
+log_times() {
 	local line ts
-	grep 'requesting a token' "$1" 2>/dev/null | while read -r line; do
+	grep -E -- "$3" "$1" 2>/dev/null | while read -r line; do
 		ts=${line%% *}
 		ts=$(date -d "${ts/T/ } " +%s%3N 2>/dev/null) || continue
 		[ "$ts" -ge "$2" ] && echo "$ts"

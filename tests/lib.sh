@@ -392,6 +392,6 @@ sample() {
 }
 # sample_messages FILE: the distinct messages of the answers without a
 # token in a sampler's records.
-sample_messages() { awk -F'\t' '$3 != 200 { print $12 }' "$1" | sort -u; }
+sample_messages() { awk -F'\t' '$1 != "CHECK" && $3 != 200 { print $12 }' "$1" | sort -u; }
 
 fi

@@ -80,7 +80,7 @@ watch_tokens() {
 	r0=$(daemon_refreshes "$ROW_SOCK" "$ROW")
 	t=$(now_ms)
 	sample "$ROW_SOCK" "$ROW" "$T/$ROW.watch" -m "$MIN_VALID" -k "$ROW_SKEW" \
-	    -i 100 -d $((secs * 1000)) -x "$(gateway_check_cmd "$ROW_PORT")"
+	    -i 100 -d $((secs * 1000)) -g "$ROW_PORT"
 	elapsed=$(( ($(now_ms) - t) / 1000 ))
 	rq1=$(issuer_stat "$ROW_PORT" requests)
 	r1=$(daemon_refreshes "$ROW_SOCK" "$ROW")

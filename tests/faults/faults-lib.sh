@@ -203,14 +203,16 @@ forced_refresh() {
 # least MIN_VALID s left, never after an answer without a token; an answer
 # without one must come only once TOK0 had at most MIN_VALID + 2 s left,
 # and say what went wrong (REGEX). TOK0 must have been served until it had
-# at most MIN_VALID + 3 s left. The gateway check ($ACCEPTS_CMD, the token
-# on its stdin) judges TOK0 when first served. Then crvs-token itself:
+# at most MIN_VALID + 3 s left. The fake issuer's gateway check on port
+# $ACCEPTS_GW, or the command $ACCEPTS_CMD (the token on its stdin), judges
+# TOK0 when first served. Then crvs-token itself:
 # exit 75, nothing on stdout, the reason on stderr.
 observe() {
 	local regex=$1 msgs badmsg
 	sample "$ROW_SOCK" "$ROW" "$T/$ROW.observe" -m "$MIN_VALID" \
 	    -k "${ROW_SKEW:-0}" -i 100 -u 5 -d 60000 \
-	    -p "$(token_hash "$TOK0")" ${ACCEPTS_CMD:+-x "$ACCEPTS_CMD"}
+	    -p "$(token_hash "$TOK0")" ${ACCEPTS_GW:+-g "$ACCEPTS_GW"} \
+	    ${ACCEPTS_CMD:+-x "$ACCEPTS_CMD"}
 	msgs=$(sample_messages "$T/$ROW.observe.rec")
 	badmsg=$(grep -Eiv -- "$regex" <<<"$msgs" || true)
 	note "sampler: $(cat "$T/$ROW.observe.summary")"

@@ -27,7 +27,7 @@ r0=$(daemon_refreshes "$SOCK" demo)
 q0=$(issuer_stat "$ISSUER_PORT" requests)
 start=$(now_ms)
 sample "$SOCK" demo "$T/watch" -i 100 -d $((WINDOW * 1000)) \
-    -x "$(gateway_check_cmd "$ISSUER_PORT")"
+    -g "$ISSUER_PORT"
 elapsed=$(( ($(now_ms) - start) / 1000 ))
 r1=$(daemon_refreshes "$SOCK" demo)
 q1=$(issuer_stat "$ISSUER_PORT" requests)

@@ -12,7 +12,7 @@
 # shellcheck shell=bash
 
 [ "$(id -u)" -eq 0 ] || skip "the security tests run as root (useradd, setpriv)"
-need_tools setpriv useradd userdel groupadd groupdel python3 curl stat
+need_tools setpriv useradd userdel groupadd groupdel python3 curl stat ss
 
 # shellcheck disable=SC2034 # used by the scripts that source this
 HOSTILE=$top_srcdir/tests/security/hostile.py
@@ -156,6 +156,12 @@ log_lines_well_formed() {
 
 # daemon_rss_kb PID: VmRSS in kB.
 daemon_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# backlog_empty: no connection waits in the backlog of the daemon's
+# listening socket ($SOCK) for the daemon to accept it (ss's Recv-Q).
+backlog_empty() {
+	[ "$(ss -xlnH 2>/dev/null | awk -v p="$SOCK" '$5 == p { print $3 }')" = 0 ]
+}
 
 # daemon_nfds PID: open descriptors.
 daemon_nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }

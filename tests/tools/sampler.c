@@ -9,13 +9,15 @@
  * never printed: a record names a token by a hash (FNV-1a, 64 bits).
  *
  *   sampler -s SOCK -c NAME [-m MIN_VALID] [-k SKEW] [-i INTERVAL_MS]
- *       [-d DURATION_MS] [-u N] [-p HASH] [-x CMD] [-o RECORDS]
+ *       [-d DURATION_MS] [-u N] [-p HASH] [-g PORT] [-x CMD] [-o RECORDS]
  *   sampler --hash          (the hash of the token on stdin)
  *
  * -m asks for min_valid=S and judges against it (default: the daemon's own
  * min_valid, judged against 1 s); -d stops after DURATION_MS; -u stops after
  * N answers in a row without a token; -p names the token that is expected
- * (observe mode: any other token is counted as wrong); -x runs CMD (with
+ * (observe mode: any other token is counted as wrong); -g asks the fake
+ * issuer's gateway check on 127.0.0.1:PORT about each new token, on a
+ * keep-alive connection; -x runs CMD (with
  * /bin/sh) for each new token, the token on its stdin, and counts those
  * that fail (e.g. the issuer's gateway check).  The sampler stops after
  * 120 s in any case.
@@ -24,26 +26,32 @@
  * when asked and answered), HTTP status, token hash, expires_in,
  * expires_at, exp and iat (JWT claims; "-" for opaque tokens), left0 and
  * left1 (ms the token had left by exp and the issuer's clock at t0 and t1),
- * the check's verdict for a new token (ok, failed, -), and for errors the
+ * "pending" when a check of a new token was started (its verdict comes
+ * on a line "CHECK hash ok|failed|late" when it ends), and for errors the
  * daemon's message.
  *
  * On stdout, one line of NAME=VALUE words for the shell (eval):
  *   answers ok unavail other distinct changes short overclaim underclaim
  *   wrong early after_unavail check_failed near_end max_gap reconnects
- *   tail_unavail
+ *   tail_unavail check_late
  * short: expires_in under min_valid; overclaim: expires_in more than the
  * token had left when asked (+100 ms); underclaim: expires_in more than
  * 3 s under what it had left when answered; wrong: a token other than -p;
  * early: no token although the expected token (-p) had more than
  * min_valid + 2 s left when answered; after_unavail: a token after an
  * answer without one (-p mode); near_end: the -p token was served with at
- * most min_valid + 3 s left; max_gap: the longest time between two answers.
+ * most min_valid + 3 s left; max_gap: the longest time between two answers;
+ * check_failed: new tokens the check refused although they had a second
+ * or more left by their exp when it ended (check_late: refused with less,
+ * which the judgement of every answer by exp covers).
  */
 
 #define _GNU_SOURCE
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -120,11 +128,25 @@ sampler_on_complete_cb(http_parser *p)
 	return 0;
 }
 
+/* A Unix socket, or "tcp:PORT" on 127.0.0.1 (the issuer's gateway). */
 static int
 sampler_connect(const char *sock)
 {
 	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
 	int			fd;
+
+	if (strncmp(sock, "tcp:", 4) == 0) {
+		sin.sin_port = htons((uint16_t)atoi(sock + 4));
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
 
 	if (strlen(sock) >= sizeof sun.sun_path)
 		return -1;
@@ -140,13 +162,13 @@ sampler_connect(const char *sock)
 
 /* One request on *fd (connecting when *fd is -1); 0 with the answer. */
 static int
-sampler_ask(int *fd, const char *sock, const char *path,
+sampler_ask(int *fd, const char *sock, const char *path, const char *auth,
     struct sampler_answer *a, int *reconnects)
 {
 	http_parser_settings	 settings = { 0 };
 	http_parser		 parser;
 	struct pollfd		 pfd;
-	char			 head[1024], buf[16384];
+	char			 head[10240], buf[16384];
 	size_t			 hlen, off = 0;
 	ssize_t			 n;
 	int64_t			 deadline;
@@ -160,7 +182,11 @@ sampler_ask(int *fd, const char *sock, const char *path,
 		}
 		hlen = (size_t)snprintf(head, sizeof head, "GET %s HTTP/1.1\r\n"
 		    "Host: crvs-tokend\r\nAccept: application/json\r\n"
-		    "User-Agent: crvs-tests-sampler\r\n\r\n", path);
+		    "User-Agent: crvs-tests-sampler\r\n%s%s%s\r\n", path,
+		    auth != NULL ? "Authorization: Bearer " : "",
+		    auth != NULL ? auth : "", auth != NULL ? "\r\n" : "");
+		if (hlen >= sizeof head)
+			return -1;
 		off = 0;
 		while (off < hlen) {
 			n = send(*fd, head + off, hlen - off, MSG_NOSIGNAL);
@@ -246,18 +272,37 @@ sampler_claims(const char *tok)
 	return json_tokener_parse(out);
 }
 
-/* Runs CMD with the token on its stdin; 1 when it exits 0. */
-static int
-sampler_check(const char *cmd, const char *tok)
-{
-	int	 p[2], st;
-	pid_t	 pid;
-	FILE	*f;
+/*
+ * The checks of new tokens run beside the sampling (a slow check must not
+ * stop the sampler from looking), at most SAMPLER_MAX_CHECKS at a time.
+ */
+#define SAMPLER_MAX_CHECKS	8
 
-	if (pipe(p) == -1)
-		return 0;
-	if ((pid = fork()) == -1)
-		return 0;
+struct sampler_check {
+	pid_t	 pid;
+	int64_t	 exp;		/* ms; 0 for an opaque token */
+	char	 hash[32];
+};
+
+static struct sampler_check	sampler_checks[SAMPLER_MAX_CHECKS];
+static int			sampler_nchecks;
+static long			sampler_check_failed, sampler_check_late;
+
+/* Starts CMD with the token on its stdin. */
+static void
+sampler_check_start(const char *cmd, const char *tok, const char *hash,
+    int64_t exp)
+{
+	struct sampler_check	*c;
+	int			 p[2];
+	pid_t			 pid;
+	size_t			 off = 0, len = strlen(tok);
+	ssize_t			 n;
+
+	if (pipe(p) == -1 || (pid = fork()) == -1) {
+		sampler_check_failed++;
+		return;
+	}
 	if (pid == 0) {
 		dup2(p[0], 0);
 		close(p[0]);
@@ -266,14 +311,54 @@ sampler_check(const char *cmd, const char *tok)
 		_exit(127);
 	}
 	close(p[0]);
-	if ((f = fdopen(p[1], "w")) != NULL) {
-		fputs(tok, f);
-		fclose(f);
-	} else
-		close(p[1]);
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	/* A token fits in the pipe's buffer: this does not block. */
+	while (off < len && (n = write(p[1], tok + off, len - off)) > 0)
+		off += (size_t)n;
+	close(p[1]);
+	c = &sampler_checks[sampler_nchecks++];
+	c->pid = pid;
+	c->exp = exp;
+	snprintf(c->hash, sizeof c->hash, "%s", hash);
+}
+
+/*
+ * Collects the checks that ended (all of them with BLOCK, or at least one
+ * with BLOCK = 1 when the table is full). A refusal counts as a failure
+ * when the token was still good by its exp, with a second for the issuer's
+ * resolution, when the check ended; one with less is "late" (expiry is
+ * judged on every answer anyway).
+ */
+static void
+sampler_check_reap(FILE *rec, int64_t skew, int block)
+{
+	struct sampler_check	*c;
+	const char		*verdict;
+	int			 i, st, reaped = 0;
+	pid_t			 r;
+
+	for (i = 0; i < sampler_nchecks; ) {
+		c = &sampler_checks[i];
+		r = waitpid(c->pid, &st, block == 2 || (block == 1 &&
+		    reaped == 0 && i == 0) ? 0 : WNOHANG);
+		if (r == 0 || (r == -1 && errno == EINTR)) {
+			i++;
+			continue;
+		}
+		reaped++;
+		if (r != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			verdict = "ok";
+		else if (c->exp != 0 && c->exp - (sampler_now_ms() +
+		    skew * 1000) < 1000) {
+			verdict = "late";
+			sampler_check_late++;
+		} else {
+			verdict = "failed";
+			sampler_check_failed++;
+		}
+		if (rec != NULL)
+			fprintf(rec, "CHECK\t%s\t%s\n", c->hash, verdict);
+		*c = sampler_checks[--sampler_nchecks];
+	}
 }
 
 static void
@@ -281,7 +366,7 @@ sampler_usage(void)
 {
 	fprintf(stderr, "usage: sampler -s SOCK -c NAME [-m MIN_VALID] "
 	    "[-k SKEW] [-i INTERVAL_MS] [-d DURATION_MS] [-u N] [-p HASH] "
-	    "[-x CMD] [-o RECORDS]\n       sampler --hash\n");
+	    "[-g PORT] [-x CMD] [-o RECORDS]\n       sampler --hash\n");
 	exit(2);
 }
 
@@ -291,6 +376,10 @@ main(int argc, char **argv)
 	struct sampler_answer	*a;
 	const char		*sock = NULL, *name = NULL, *cmd = NULL;
 	const char		*records = NULL, *expect = NULL;
+	const char		*gw = NULL;
+	char			 gwsock[32];
+	int			 gwfd = -1, gwconns = 0;
+	struct sampler_answer	*ga;
 	char			 path[512], hash[32], prevhash[32] = "";
 	char			 tok[8192], msg[512], *q;
 	FILE			*rec = NULL;
@@ -303,6 +392,7 @@ main(int argc, char **argv)
 	long			 distinct = 0, changes = 0, shortn = 0;
 	long			 over = 0, under = 0, wrong = 0, early = 0;
 	long			 after_unavail = 0, check_failed = 0;
+	long			 check_late = 0;
 	long			 near_end = 0, tail_unavail = 0, max_gap = 0;
 	int			 fd = -1, reconnects = 0, c, f_ei, f_ea, f_exp;
 	int			 f_iat, seen_unavail = 0;
@@ -319,7 +409,7 @@ main(int argc, char **argv)
 		explicit_bzero(tok, sizeof tok);
 		return 0;
 	}
-	while ((c = getopt(argc, argv, "s:c:m:k:i:d:u:p:x:o:")) != -1) {
+	while ((c = getopt(argc, argv, "s:c:m:k:i:d:u:p:x:g:o:")) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'c': name = optarg; break;
@@ -330,6 +420,7 @@ main(int argc, char **argv)
 		case 'u': untiln = strtoll(optarg, NULL, 10); break;
 		case 'p': expect = optarg; break;
 		case 'x': cmd = optarg; break;
+		case 'g': gw = optarg; break;
 		case 'o': records = optarg; break;
 		default: sampler_usage();
 		}
@@ -348,13 +439,13 @@ main(int argc, char **argv)
 		perror(records);
 		return 2;
 	}
-	if ((a = malloc(sizeof *a)) == NULL)
+	if ((a = malloc(sizeof *a)) == NULL || (ga = malloc(sizeof *ga)) == NULL)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	start = sampler_now_ms();
 	while (sampler_now_ms() - start < duration) {
 		t0 = sampler_now_ms();
-		if (sampler_ask(&fd, sock, path, a, &reconnects) == -1) {
+		if (sampler_ask(&fd, sock, path, NULL, a, &reconnects) == -1) {
 			/* No answer at all: the daemon is gone or hung. */
 			t1 = sampler_now_ms();
 			other++;
@@ -429,11 +520,28 @@ main(int argc, char **argv)
 			if (nseen < (long)(sizeof seen / sizeof seen[0]))
 				snprintf(seen[nseen++], sizeof seen[0], "%s",
 				    hash);
+			if (gw != NULL) {
+				/* The issuer's gateway, on a keep-alive
+				 * connection of its own: no process. */
+				snprintf(gwsock, sizeof gwsock, "tcp:%s", gw);
+				if (sampler_ask(&gwfd, gwsock, "/gateway/check",
+				    tok, ga, &gwconns) == 0 && ga->status == 200)
+					verdict = "ok";
+				else if (f_exp && exp * 1000 -
+				    (sampler_now_ms() + skew * 1000) < 1000) {
+					verdict = "late";
+					sampler_check_late++;
+				} else {
+					verdict = "failed";
+					sampler_check_failed++;
+				}
+			}
 			if (cmd != NULL) {
-				verdict = sampler_check(cmd, tok) ? "ok" :
-				    "failed";
-				if (strcmp(verdict, "failed") == 0)
-					check_failed++;
+				if (sampler_nchecks == SAMPLER_MAX_CHECKS)
+					sampler_check_reap(rec, skew, 1);
+				sampler_check_start(cmd, tok, hash,
+				    f_exp ? exp * 1000 : 0);
+				verdict = "pending";
 			}
 		}
 		explicit_bzero(tok, sizeof tok);
@@ -485,6 +593,7 @@ main(int argc, char **argv)
 			fprintf(rec, "\t%s\t\n", verdict);
 		}
 next:
+		sampler_check_reap(rec, skew, 0);
 		if (rec != NULL)
 			fflush(rec);
 		/* The next request INTERVAL ms after this one was sent. */
@@ -494,15 +603,22 @@ next:
 	}
 	if (fd != -1)
 		close(fd);
+	sampler_check_reap(rec, skew, 2);
+	check_failed = sampler_check_failed;
+	check_late = sampler_check_late;
 	if (rec != NULL)
 		fclose(rec);
+	if (gwfd != -1)
+		close(gwfd);
 	free(a);
+	free(ga);
 	printf("answers=%ld ok=%ld unavail=%ld other=%ld distinct=%ld "
 	    "changes=%ld short=%ld overclaim=%ld underclaim=%ld wrong=%ld "
 	    "early=%ld after_unavail=%ld check_failed=%ld near_end=%ld "
-	    "max_gap=%ld reconnects=%d tail_unavail=%ld\n", answers, ok,
-	    unavail, other, distinct, changes, shortn, over, under, wrong,
-	    early, after_unavail, check_failed, near_end, max_gap,
-	    reconnects > 0 ? reconnects - 1 : 0, tail_unavail);
+	    "max_gap=%ld reconnects=%d tail_unavail=%ld check_late=%ld\n",
+	    answers, ok, unavail, other, distinct, changes, shortn, over,
+	    under, wrong, early, after_unavail, check_failed, near_end,
+	    max_gap, reconnects > 0 ? reconnects - 1 : 0, tail_unavail,
+	    check_late);
 	return 0;
 }

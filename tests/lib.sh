@@ -377,16 +377,22 @@ cli() {
 # ---- the token sampler (tests/tools/sampler) ----
 
 # sample SOCK NAME OUTPUT ARGS...: runs the sampler (see sampler.c for
-# ARGS) with records in OUTPUT.rec; its summary's words become shell
-# variables prefixed S_ (S_answers, S_short, ...).
+# ARGS) with records in OUTPUT.rec and its summary in OUTPUT.summary; the
+# summary's words become shell variables prefixed S_ (S_answers, S_short,
+# ...).
 sample() {
-	local sock=$1 name=$2 o=$3 line w
+	local sock=$1 name=$2 o=$3
 	shift 3
-	line=$("$SAMPLER" -s "$sock" -c "$name" -o "$o.rec" "$@")
-	echo "$line" >"$o.summary"
-	for w in $line; do
+	"$SAMPLER" -s "$sock" -c "$name" -o "$o.rec" "$@" >"$o.summary"
+	sample_parse "$o.summary"
+}
+# sample_parse SUMMARY: sets the S_ variables from a sampler's summary.
+sample_parse() {
+	local w
+	# shellcheck disable=SC2013
+	for w in $(cat "$1" 2>/dev/null); do
 		case $w in
-		[a-z_]*=[0-9]*) printf -v "S_${w%%=*}" '%s' "${w#*=}" ;;
+		[a-z_]*=*) printf -v "S_${w%%=*}" '%s' "${w#*=}" ;;
 		esac
 	done
 }

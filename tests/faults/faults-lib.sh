@@ -161,13 +161,15 @@ fresh_token() {
 	rcheck "the issuer accepts it" accepts "$TOK0"
 }
 
-# forced_refresh_start: `crvs-token refresh NAME` in the background (with a
-# hanging issuer it takes the upstream timeout), so that consumers are
-# observed meanwhile; forced_refresh_check REGEX judges it. It promises a new
-# token, so it exits 75 with a message that names the failure (or, as an
-# older contract had it, prints the previous, still servable token); never
-# any other token.
+# forced_refresh_start [quiet]: `crvs-token refresh NAME` in the
+# background (with a hanging issuer it takes the upstream timeout), so that
+# consumers are observed meanwhile: unless told quiet, the observing
+# sampler starts first (see observe); forced_refresh_check REGEX judges the
+# refresh. It promises a new token, so it exits 75 with a message that
+# names the failure (or, as an older contract had it, prints the previous,
+# still servable token); never any other token.
 forced_refresh_start() {
+	[ "${1:-}" = quiet ] || observe_start
 	(
 		cli "$ROW_SOCK" -t 10 refresh "$ROW"
 		printf '%s' "$out" >"$T/$ROW.fr.out"
@@ -183,7 +185,8 @@ forced_refresh_check() {
 	out=$(cat "$T/$ROW.fr.out" 2>/dev/null || true)
 	err=$(cat "$T/$ROW.fr.err" 2>/dev/null || true)
 	if [ "$rc" = 0 ]; then
-		rcheck "a forced refresh that fails prints no token but the previous one" test "$out" = "$TOK0"
+		rcheck "a forced refresh that fails prints no token but the previous one" \
+		    test "$(token_hash "$out")" = "$(prev_hash)"
 	else
 		rcheck "a forced refresh that fails exits 75 and says why (exit $rc: $err)" \
 		    eval '[ "$rc" = 75 ] && [ -z "$out" ] && grep -Eiq -- "$regex" <<<"$err"'
@@ -192,31 +195,57 @@ forced_refresh_check() {
 }
 # forced_refresh REGEX: the same, in the foreground.
 forced_refresh() {
-	forced_refresh_start
+	forced_refresh_start quiet
 	forced_refresh_check "$1"
 }
+# prev_hash: the hash of the token that was current when the issuer began
+# to fail (the sampler's first answer), else of TOK0.
+prev_hash() {
+	if [ -n "${S_expected:-}" ] && [ "$S_expected" != - ]; then
+		echo "$S_expected"
+	else
+		token_hash "$TOK0"
+	fi
+}
 
-# observe REGEX: watches what consumers get once the issuer fails, with
-# the sampler (one keep-alive connection, an answer every 100 ms, judged
-# by the token's own exp against the issuer's clock) until five answers in
-# a row have no token (at most 60 s). Every answer must be TOK0 with at
-# least MIN_VALID s left, never after an answer without a token; an answer
-# without one must come only once TOK0 had at most MIN_VALID + 2 s left,
-# and say what went wrong (REGEX). TOK0 must have been served until it had
-# at most MIN_VALID + 3 s left. The fake issuer's gateway check on port
-# $ACCEPTS_GW, or the command $ACCEPTS_CMD (the token on its stdin), judges
-# TOK0 when first served. Then crvs-token itself:
-# exit 75, nothing on stdout, the reason on stderr.
+# observe_start: the sampler (one keep-alive connection, an answer every
+# 100 ms, each judged by the token's own exp against the issuer's clock),
+# started in the background as soon as the issuer fails, until five
+# answers in a row have no token (at most 60 s). The token it is served
+# first is the previous token: the current one when the fault began (TOK0,
+# unless the daemon's own refresh replaced it before the fault).
+observe_start() {
+	S_expected=
+	"$SAMPLER" -s "$ROW_SOCK" -c "$ROW" -o "$T/$ROW.observe.rec" \
+	    -m "$MIN_VALID" -k "${ROW_SKEW:-0}" -i 100 -u 5 -d 60000 -p first \
+	    ${ACCEPTS_GW:+-g "$ACCEPTS_GW"} ${ACCEPTS_CMD:+-x "$ACCEPTS_CMD"} \
+	    >"$T/$ROW.observe.summary" &
+	OBS_PID=$!
+	ROW_PIDS+=("$OBS_PID")
+}
+
+# observe REGEX: waits for the sampler and judges what consumers got once
+# the issuer failed. Every answer must be the previous token with at least
+# MIN_VALID s left, never after an answer without a token; an answer
+# without one must come only once that token had at most MIN_VALID + 2 s
+# left, and say what went wrong (REGEX). The token must have been served
+# until it had at most MIN_VALID + 3 s left. The fake issuer's gateway
+# check on port $ACCEPTS_GW, or the command $ACCEPTS_CMD (the token on its
+# stdin), judges it when first served. Then crvs-token itself: exit 75,
+# nothing on stdout, the reason on stderr.
 observe() {
 	local regex=$1 msgs badmsg
-	sample "$ROW_SOCK" "$ROW" "$T/$ROW.observe" -m "$MIN_VALID" \
-	    -k "${ROW_SKEW:-0}" -i 100 -u 5 -d 60000 \
-	    -p "$(token_hash "$TOK0")" ${ACCEPTS_GW:+-g "$ACCEPTS_GW"} \
-	    ${ACCEPTS_CMD:+-x "$ACCEPTS_CMD"}
+	[ -n "${OBS_PID:-}" ] || observe_start
+	wait "$OBS_PID" || true
+	OBS_PID=
+	sample_parse "$T/$ROW.observe.summary"
 	msgs=$(sample_messages "$T/$ROW.observe.rec")
 	badmsg=$(grep -Eiv -- "$regex" <<<"$msgs" || true)
 	note "sampler: $(cat "$T/$ROW.observe.summary")"
 	note "previous token served $S_ok times ($S_near_end with at most $((MIN_VALID + 3)) s left); then $S_tail_unavail answers without a token: \"$(head -n 1 <<<"$msgs")\""
+	if [ "$S_expected" != - ] && [ "$S_expected" != "$(token_hash "$TOK0")" ]; then
+		note "the daemon's own refresh had replaced TOK0 before the fault"
+	fi
 	rcheck "the previous token was served while the issuer failed ($S_ok answers)" \
 	    test "$S_ok" -ge 3
 	rcheck "it was served until close to the end of its servable time ($S_near_end answers with at most min_valid + 3 s left by its exp)" \
@@ -224,7 +253,7 @@ observe() {
 	rcheck "then no token: 503 ($S_tail_unavail answers in a row)" test "$S_tail_unavail" -ge 5
 	rcheck "not before the token stopped being servable ($S_early answers without a token while it had more than min_valid + 2 s left)" \
 	    test "$S_early" = 0
-	rcheck "never an expired, short, other or refused token, nor a token again after none, nor another error (wrong $S_wrong, short $S_short, overclaimed $S_overclaim, refused $S_check_failed, after none $S_after_unavail, other $S_other)" \
+	rcheck "never an expired, short, other or refused token, nor a token again after none, nor another error (other token $S_wrong, short $S_short, overclaimed $S_overclaim, refused $S_check_failed, after none $S_after_unavail, other $S_other)" \
 	    test "$S_wrong" = 0 -a "$S_short" = 0 -a "$S_overclaim" = 0 -a "$S_check_failed" = 0 -a "$S_after_unavail" = 0 -a "$S_other" = 0
 	rcheck "the answers without a token say what went wrong (/$regex/): \"$(head -n 1 <<<"$msgs")\"${badmsg:+; not: \"$badmsg\"}" \
 	    test -n "$msgs" -a -z "$badmsg"
@@ -249,10 +278,12 @@ status_shows() {
 	rcheck "health exits 75 while there is no servable token (exit $rc)" test "$rc" = 75
 }
 
-# recover RESTORE_COMMAND...: restores the issuer and waits for a new token;
-# the bound is the backoff step that was pending (next_refresh) plus slack.
+# recover RESTORE_COMMAND...: restores the issuer and waits for a new
+# token; the bound is the backoff step that was pending (next_refresh) plus
+# 3 s. The time is the daemon's own: when its log says it installed the
+# new token, not when a polling loop noticed.
 recover() {
-	local s next due t1 tok ei rtime bound inflight=0 i
+	local s next due t1 tok ei rtime rms bound inflight=0 i tnew
 	"$@"
 	t1=$(now_ms)
 	# The step pending once the issuer is back (an attempt may have failed
@@ -262,33 +293,28 @@ recover() {
 	due=$(( ${next:-0} - $(date +%s) ))
 	[ "$due" -gt 0 ] || inflight=1
 	tok=
-	while [ $(( $(now_ms) - t1 )) -lt 75000 ]; do
-		cli "$ROW_SOCK" -j -t 8 "$ROW"
-		if [ "$rc" = 0 ]; then
-			tok=$(jstr "$out" access_token)
-			ei=$(jnum "$out" expires_in)
-			break
-		fi
-		sleep 0.1
-	done
-	rtime=$(secs_since "$t1")
+	wait_for 75 "$TOKEN" -s "$ROW_SOCK" -t 8 "$ROW" || true
+	cli "$ROW_SOCK" -j -t 8 "$ROW"
+	if [ "$rc" = 0 ]; then
+		tok=$(jstr "$out" access_token)
+		ei=$(jnum "$out" expires_in)
+	fi
+	tnew=$(log_times "$T/$ROW.tokend.log" "$t1" 'new token' | head -n 1)
+	rms=$(( ${tnew:-$(now_ms)} - t1 ))
+	rtime=$(printf '%d.%d' $((rms / 1000)) $((rms % 1000 / 100)))
 	if [ "$inflight" = 1 ]; then bound=$((TIMEOUT + 62)); else bound=$((due + 3)); fi
 	echo "RECOVERY $ROW ${rtime}s (next attempt was due in ${due}s$([ "$inflight" = 0 ] || echo ', a fetch in flight'))"
 	note "recovered in $rtime s after the issuer did (next attempt was due in $due s)"
-	rcheck "recovered after the issuer did, within one backoff step ($rtime s, bound $bound s)" \
-	    test -n "$tok" -a $(( ($(now_ms) - t1) / 1000 )) -le "$bound"
-	rcheck "recovered in at most 70 s" test $(( ($(now_ms) - t1) / 1000 )) -le 70
-	rcheck "the new token differs from the previous one" test -n "$tok" -a "$tok" != "$TOK0"
+	rcheck "recovered after the issuer did, within one backoff step ($rtime s by the daemon's log, bound $bound s)" \
+	    test -n "$tok" -a -n "$tnew" -a "$rms" -le $((bound * 1000))
+	rcheck "recovered in at most 70 s" test -n "$tnew" -a "$rms" -le 70000
+	rcheck "the new token differs from the previous one" test -n "$tok" -a "$(token_hash "$tok")" != "$(prev_hash)"
 	rcheck "the new token has at least min_valid left (expires_in=${ei:-})" test -n "${ei:-}" -a "${ei:-0}" -ge "$MIN_VALID"
 	if [[ $tok == eyJ* ]]; then
 		rcheck "the gateway accepts the new token" accepts "$tok"
 	fi
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		s=$(daemon_status "$ROW_SOCK" "$ROW")
-		[ "$(jstr "$s" state)" = valid ] && break
-		sleep 0.2
-	done
+	wait_for 2 eval 's=$(daemon_status "$ROW_SOCK" "$ROW"); [ "$(jstr "$s" state)" = valid ]' || true
+	s=$(daemon_status "$ROW_SOCK" "$ROW")
 	rcheck "status is valid again, with no last_error ($(jstr "$s" state))" \
 	    eval 'test "$(jstr "$s" state)" = valid && jnull "$s" last_error && jnull "$s" error_class'
 }
-

@@ -130,7 +130,7 @@ row_retry_after() {
 # Slow, but within the client's timeout: a success; consumers are not held.
 # The sampler (already connected, an answer every 50 ms) asks while the
 # refresh is in flight: every answer given between the daemon's request
-# and the new token is the current token.
+# and the new token is the token that was current when it began.
 row_slow_within() {
 	local tok1 rq0 sp treq tnew held n0 nbad
 	row_setup || { rfail "setup"; return; }
@@ -153,8 +153,10 @@ row_slow_within() {
 	stop_pid "$sp"
 	treq=$(fetch_times "$T/$ROW.tokend.log" "$t" | head -n 1)
 	tnew=$(log_times "$T/$ROW.tokend.log" "${treq:-$t}" 'new token' | head -n 1)
+	# The current token when the refresh began: the sampler's last answer
+	# before it (the daemon's own refresh may have replaced TOK0).
 	local h0
-	h0=$(token_hash "$TOK0")
+	h0=$(awk -F'\t' -v a="${treq:-0}" '$1 != "CHECK" && $2 < a && $3 == 200 { h = $4 } END { print h }' "$T/$ROW.slow.rec")
 	n0=$(awk -F'\t' -v a="${treq:-0}" -v b="${tnew:-0}" '$1 >= a && $2 <= b' "$T/$ROW.slow.rec" | wc -l)
 	nbad=$(awk -F'\t' -v a="${treq:-0}" -v b="${tnew:-0}" -v h="$h0" '$1 >= a && $2 <= b && ($3 != 200 || $4 != h)' "$T/$ROW.slow.rec" | wc -l)
 	note "the refresh was in flight for $(( ${tnew:-0} - ${treq:-0} )) ms; $n0 answers meanwhile"
@@ -165,7 +167,7 @@ row_slow_within() {
 	cli "$ROW_SOCK" -j "$ROW"
 	tok1=$(jstr "$out" access_token)
 	rcheck "the slow answer (1.2 s, timeout 2 s) is accepted: a new token (refresh exit $frc)" \
-	    test "$frc" = 0 -a "$rc" = 0 -a -n "$tok1" -a "$tok1" != "$TOK0"
+	    test "$frc" = 0 -a "$rc" = 0 -a -n "$tok1" -a "$(token_hash "$tok1")" != "$h0"
 	rcheck "it has at least min_valid left and the gateway accepts it" \
 	    eval 'test "$(jnum "$out" expires_in)" -ge $MIN_VALID && gw_accepts $GW "$tok1"'
 	local s

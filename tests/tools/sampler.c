@@ -15,7 +15,8 @@
  * -m asks for min_valid=S and judges against it (default: the daemon's own
  * min_valid, judged against 1 s); -d stops after DURATION_MS; -u stops after
  * N answers in a row without a token; -p names the token that is expected
- * (observe mode: any other token is counted as wrong); -g asks the fake
+ * (observe mode: any other token is counted as wrong; "first": the first
+ * token served); -g asks the fake
  * issuer's gateway check on 127.0.0.1:PORT about each new token, on a
  * keep-alive connection; -x runs CMD (with
  * /bin/sh) for each new token, the token on its stdin, and counts those
@@ -33,7 +34,7 @@
  * On stdout, one line of NAME=VALUE words for the shell (eval):
  *   answers ok unavail other distinct changes short overclaim underclaim
  *   wrong early after_unavail check_failed near_end max_gap reconnects
- *   tail_unavail check_late
+ *   tail_unavail check_late expected (the hash of -p's token)
  * short: expires_in under min_valid; overclaim: expires_in more than the
  * token had left when asked (+100 ms); underclaim: expires_in more than
  * 3 s under what it had left when answered; wrong: a token other than -p;
@@ -381,6 +382,7 @@ main(int argc, char **argv)
 	int			 gwfd = -1, gwconns = 0;
 	struct sampler_answer	*ga;
 	char			 path[512], hash[32], prevhash[32] = "";
+	char			 firsthash[32] = "";
 	char			 tok[8192], msg[512], *q;
 	FILE			*rec = NULL;
 	json_object		*o, *v, *cl;
@@ -559,6 +561,10 @@ main(int argc, char **argv)
 			if (f_ei && ei * 1000 < left1 - 3000)
 				under++;
 		}
+		if (expect != NULL && strcmp(expect, "first") == 0) {
+			snprintf(firsthash, sizeof firsthash, "%s", hash);
+			expect = firsthash;
+		}
 		if (expect != NULL) {
 			if (strcmp(hash, expect) != 0)
 				wrong++;
@@ -615,10 +621,12 @@ next:
 	printf("answers=%ld ok=%ld unavail=%ld other=%ld distinct=%ld "
 	    "changes=%ld short=%ld overclaim=%ld underclaim=%ld wrong=%ld "
 	    "early=%ld after_unavail=%ld check_failed=%ld near_end=%ld "
-	    "max_gap=%ld reconnects=%d tail_unavail=%ld check_late=%ld\n",
+	    "max_gap=%ld reconnects=%d tail_unavail=%ld check_late=%ld "
+	    "expected=%s\n",
 	    answers, ok, unavail, other, distinct, changes, shortn, over,
 	    under, wrong, early, after_unavail, check_failed, near_end,
 	    max_gap, reconnects > 0 ? reconnects - 1 : 0, tail_unavail,
-	    check_late);
+	    check_late, expect != NULL && strcmp(expect, "first") != 0 ?
+	    expect : "-");
 	return 0;
 }

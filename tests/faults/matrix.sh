@@ -1,7 +1,7 @@
 #!/bin/bash
 # The fault matrix (issue 3, item 7). Each row runs its own fake issuer and
 # its own crvs-tokend (so that a crash is pinned on the fault that caused it),
-# all rows in parallel. For each row, with 8-second tokens and min_valid 2:
+# a few rows at a time. For each row, with 12-second tokens and min_valid 2:
 # the daemon gets a good token, the issuer is switched into a failure mode,
 # a refresh is forced, and then
 #   - the daemon stays up;
@@ -29,10 +29,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$top_srcdir/tests/faults/faults-lib.sh"
 TEST_NAME=matrix
 
-LIFETIME=8	# the issuer's token lifetime
+LIFETIME=12	# the issuer's token lifetime (9 s servable: room for slow starts)
 MIN_VALID=2
 TIMEOUT=2	# the client's upstream timeout
-FALLBACK=9	# fallback_lifetime, for opaque tokens without expires_in
+FALLBACK=13	# fallback_lifetime, for opaque tokens without expires_in
 SERVABLE_MS=$(( (LIFETIME - 1 - MIN_VALID) * 1000 ))	# a fresh token's
 START=$(now_ms)
 accepts() { gw_accepts "$GW" "$1"; }
@@ -347,7 +347,7 @@ row_min_valid_storm() {
 # so, and must not hammer the issuer (OpenCRVS runs bcrypt on each request).
 row_short_lifetime() {
 	local rq0 rq1
-	MIN_VALID=10	# above the tokens' 7 s
+	MIN_VALID=14	# above the tokens' 11 s
 	FALLBACK=20	# must stay above min_valid
 	row_setup || { rfail "setup"; return; }
 	# The first token arrived and was found too short.

@@ -45,6 +45,7 @@ echo "# building the package from the distributed tree"
 version=$(sed -n '1s/^crvs-tokend (\([^)]*\)).*/\1/p' "$top_srcdir/debian/changelog")
 [ -n "$version" ] || die "cannot read the version from debian/changelog"
 src=$tmp/build/crvs-tokend-$version
+mkdir -p "$tmp/build"
 make -s -C "$top_builddir" distdir distdir="$src" >"$tmp/distdir.log" 2>&1 ||
 	{ tail -20 "$tmp/distdir.log"; die "make distdir failed"; }
 t0=$(date +%s)

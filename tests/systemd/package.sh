@@ -131,7 +131,7 @@ active() { [ "$(prop "$1" ActiveState)" = active ]; }
 check "crvs-tokend.socket and .service are enabled: $(in_ct systemctl is-enabled crvs-tokend.socket crvs-tokend.service | tr '\n' ' ')" \
 	test "$(in_ct systemctl is-enabled crvs-tokend.socket crvs-tokend.service | tr '\n' ' ')" = "enabled enabled "
 check "with no client configured the service runs: socket $(prop crvs-tokend.socket ActiveState), service $(prop crvs-tokend.service ActiveState)" \
-	wait_for 10 sh -c "[ \"\$(nsenter -t $ct -a systemctl show -p ActiveState --value crvs-tokend.socket crvs-tokend.service | tr '\n' ' ')\" = 'active active ' ]"
+	wait_for 10 sh -c "[ \"\$(nsenter -t $ct -a systemctl show -p ActiveState --value crvs-tokend.socket crvs-tokend.service | grep . | tr '\n' ' ')\" = 'active active ' ]"
 check "its status says so: \"$(prop crvs-tokend StatusText)\"" \
 	test "$(prop crvs-tokend StatusText)" = "no clients configured"
 check "the daemon took its socket from systemd" \

@@ -23,6 +23,8 @@
 #include <http_parser.h>
 #include <json-c/json.h>
 
+#include "escape.h"
+
 #define DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
 #define ANSWER_MAX	(1024 * 1024)
 #define NAME_MAX_LEN	64
@@ -254,12 +256,32 @@ request(const char *sock, const char *method, const char *path,
 	return 0;
 }
 
+/*
+ * The daemon's words (which may quote the issuer's) made safe for a
+ * terminal: control characters escaped as the daemon escapes them. Returns
+ * a string the caller frees.
+ */
+static char *
+safe_text(const char *s)
+{
+	char	*out;
+
+	if (s == NULL)
+		s = "";
+	if ((out = escape_text(s, strlen(s), 0)) == NULL) {
+		fail(EX_OSERR, "out of memory");
+		exit(EX_OSERR);
+	}
+	return out;
+}
+
 /* Maps an error answer to its message and exit status. */
 static int
 error_exit(const struct answer *a, const char *client)
 {
 	json_object	*o, *v;
 	const char	*code = "", *msg = "no message";
+	char		*esc;
 	int		 rc;
 
 	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
@@ -286,7 +308,9 @@ error_exit(const struct answer *a, const char *client)
 		rc = EX_UNAVAILABLE;
 		break;
 	}
-	fail(rc, "%s%s%s", client ? client : "", client ? ": " : "", msg);
+	esc = safe_text(msg);
+	fail(rc, "%s%s%s", client ? client : "", client ? ": " : "", esc);
+	free(esc);
 	json_object_put(o);
 	return rc;
 }
@@ -304,6 +328,19 @@ valid_name(const char *s)
 			return 0;
 	}
 	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* A token goes to terminals, headers and shell variables: visible ASCII. */
+static int
+token_printable(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	}
+	return 1;
 }
 
 /* Reads the rejected token from standard input: one line, trimmed. */
@@ -339,28 +376,27 @@ print_status_row(json_object *c)
 	const char	*keys[] = { "name", "state", "expires_in",
 			    "next_refresh", "refreshes", "failures",
 			    "last_error" };
-	char		 cell[7][64];
+	char		*cell[7], num[32];
 	size_t		 i;
 	int64_t		 next;
 
 	for (i = 0; i < 7; i++) {
-		cell[i][0] = '-';
-		cell[i][1] = '\0';
 		if (!json_object_object_get_ex(c, keys[i], &v) || v == NULL)
-			continue;
-		if (i == 2) {
-			snprintf(cell[i], sizeof cell[i], "%llds",
-			    (long long)json_object_get_int64(v));
-		} else if (i == 3) {
-			next = json_object_get_int64(v) - (int64_t)time(NULL);
-			snprintf(cell[i], sizeof cell[i], "in %llds",
-			    (long long)(next < 0 ? 0 : next));
+			cell[i] = safe_text("-");
+		else if (i == 2 || i == 3) {
+			next = json_object_get_int64(v);
+			if (i == 3)
+				next -= (int64_t)time(NULL);
+			snprintf(num, sizeof num, "%s%llds", i == 3 ? "in " :
+			    "", (long long)(i == 3 && next < 0 ? 0 : next));
+			cell[i] = safe_text(num);
 		} else
-			snprintf(cell[i], sizeof cell[i], "%s",
-			    json_object_get_string(v));
+			cell[i] = safe_text(json_object_get_string(v));
 	}
 	printf("%-20s %-11s %8s %10s %9s %8s  %s\n", cell[0], cell[1],
 	    cell[2], cell[3], cell[4], cell[5], cell[6]);
+	for (i = 0; i < 7; i++)
+		free(cell[i]);
 }
 
 static int
@@ -388,6 +424,7 @@ static void
 print_health(const struct answer *a)
 {
 	json_object	*o, *arr;
+	char		*esc;
 	size_t		 i;
 
 	if (a->status == 200) {
@@ -397,9 +434,12 @@ print_health(const struct answer *a)
 	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
 	printf("unavailable");
 	if (o != NULL && json_object_object_get_ex(o, "unavailable", &arr)) {
-		for (i = 0; i < json_object_array_length(arr); i++)
-			printf("%s%s", i ? ", " : ": ", json_object_get_string(
+		for (i = 0; i < json_object_array_length(arr); i++) {
+			esc = safe_text(json_object_get_string(
 			    json_object_array_get_idx(arr, i)));
+			printf("%s%s", i ? ", " : ": ", esc);
+			free(esc);
+		}
 	}
 	printf("\n");
 	json_object_put(o);
@@ -568,6 +608,10 @@ main(int argc, char **argv)
 			a.body[--a.len] = '\0';
 		if (a.len == 0)
 			rc = fail(EX_PROTOCOL, "empty token from crvs-tokend");
+		else if (!token_printable(a.body, a.len))
+			rc = fail(EX_PROTOCOL, "crvs-tokend sent a token with "
+			    "characters no token has (spaces, control or "
+			    "non-ASCII)");
 		else
 			printf("%s%s\n", header ? "Authorization: Bearer " : "",
 			    a.body);

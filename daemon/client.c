@@ -315,10 +315,8 @@ client_fetch_cb(void *arg, const struct fetch_result *res)
 		goto out;
 	}
 	if (res->status != 200) {
-		why = xasprintf("%s", res->status >= 500 ?
-		    "server error" : res->status == 401 ?
-		    "invalid_client (wrong credentials, or the issuer's "
-		    "backend is down)" : "request refused");
+		why = token_describe_error(res->status, res->body, res->len,
+		    c->conf);
 		client_fail(c, refresh_classify_status(res->status),
 		    res->status, res->retry_after_ms, why);
 		free(why);

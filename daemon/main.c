@@ -24,6 +24,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "notify.h"
+#include "probe.h"
 #include "server.h"
 #include "util.h"
 
@@ -55,6 +56,7 @@ main_usage(FILE *f)
 {
 	fprintf(f,
 "usage: crvs-tokend [-c FILE] [--check-config] [-l LEVEL] [-h] [-V]\n"
+"       crvs-tokend [-c FILE] --probe [CLIENT...]\n"
 "\n"
 "Keeps a valid OpenCRVS client token for each configured client and serves\n"
 "it on a Unix socket to crvs-token(1) and any HTTP client.\n"
@@ -62,6 +64,12 @@ main_usage(FILE *f)
 "  -c, --config FILE    configuration file (default %s);\n"
 "                       FILE's clients.d/*.conf are read too\n"
 "      --check-config   validate the configuration and exit 0 or 1\n"
+"      --probe          load the configuration, ask the issuer for one token\n"
+"                       for each CLIENT (default: all), report the status,\n"
+"                       the issuer's error, the token's lifetime and scopes,\n"
+"                       the issuer's clock offset and a verdict; exit 0 only\n"
+"                       if every client got a usable token (the token itself\n"
+"                       is never shown; no socket is opened)\n"
 "  -l, --log-level LVL  error, warning, info or debug (overrides the file)\n"
 "  -h, --help           show this help\n"
 "  -V, --version        show the version\n"
@@ -299,12 +307,35 @@ main_harden(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* --probe: no socket, no systemd, the report on stdout. Frees conf. */
+static int
+main_probe(struct conf *conf, char **names, size_t nnames)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatal("curl_global_init failed");
+	rc = probe_run(conf, names, nnames, stdout, &cause);
+	if (rc == -1) {
+		fprintf(stderr, "crvs-tokend: --probe: %s\n", cause);
+		free(cause);
+		rc = 64;
+	}
+	curl_global_cleanup();
+	conf_free(conf);
+	if (fflush(stdout) == EOF && rc == 0)
+		rc = 1;
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "probe", no_argument, NULL, 'P' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -314,7 +345,7 @@ main(int argc, char **argv)
 	const char	*path = MAIN_DEFAULT_CONF;
 	char		*cause = NULL;
 	struct event	*sigs[3];
-	int		 ch, check = 0, level = -1, fd, signo[] = {
+	int		 ch, check = 0, probe = 0, level = -1, fd, signo[] = {
 			    SIGHUP, SIGTERM, SIGINT };
 	unsigned short	 seed[3];
 	struct timeval	 tv = { MAIN_STATUS_INTERVAL, 0 };
@@ -327,6 +358,9 @@ main(int argc, char **argv)
 			break;
 		case 'C':
 			check = 1;
+			break;
+		case 'P':
+			probe = 1;
 			break;
 		case 'l':
 			if ((level = log_level_parse(optarg)) == -1) {
@@ -346,15 +380,17 @@ main(int argc, char **argv)
 			return 64;
 		}
 	}
-	if (optind != argc) {
+	/* Operands are the clients to probe, and nothing else. */
+	if ((optind != argc && !probe) || (probe && check)) {
 		main_usage(stderr);
 		return 64;
 	}
 	main_harden();
-	log_init(level != -1 ? level : LOG_INFO);
+	/* A probe's report is on stdout: only warnings on stderr. */
+	log_init(level != -1 ? level : probe ? LOG_WARNING : LOG_INFO);
 	conf_set_check_only(check);
 	if ((t.conf = conf_load(path, &cause)) == NULL) {
-		if (check)
+		if (check || probe)
 			fprintf(stderr, "crvs-tokend: %s\n", cause);
 		else
 			log_error(NULL, "%s", cause);
@@ -374,6 +410,8 @@ main(int argc, char **argv)
 		conf_free(t.conf);
 		return 0;
 	}
+	if (probe)
+		return main_probe(t.conf, argv + optind, (size_t)(argc - optind));
 	t.level_forced = level != -1;
 	if (!t.level_forced)
 		log_set_level(t.conf->log_level);

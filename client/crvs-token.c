@@ -52,6 +52,11 @@ usage(FILE *f)
 "                                              token is read from standard input\n"
 "       crvs-token [OPTIONS] status [CLIENT]   a table of clients and their state\n"
 "       crvs-token [OPTIONS] health            exit 0 when every token is servable\n"
+"       crvs-token [OPTIONS] exec [--env NAME] CLIENT -- COMMAND [ARGS...]\n"
+"                                              run COMMAND with the token in\n"
+"                                              $CRVS_TOKEN (or NAME) and its expiry\n"
+"                                              in $CRVS_TOKEN_EXPIRES_AT; exits\n"
+"                                              with COMMAND's status\n"
 "\n"
 "  -s, --socket PATH      the daemon's socket (default $CRVS_TOKEND_SOCKET,\n"
 "                         else %s)\n"
@@ -59,11 +64,14 @@ usage(FILE *f)
 "  -H, --header           print \"Authorization: Bearer TOKEN\"\n"
 "  -j, --json             print the JSON answer\n"
 "  -t, --timeout SECS     how long to wait (default 15)\n"
+"  -e, --env NAME         exec: the variable for the token (default CRVS_TOKEN)\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
 "Exit status: 0 ok, 64 usage, 67 unknown client, 69 daemon not reachable,\n"
-"75 no valid token right now or timed out (retry later), 77 not allowed.\n",
+"75 no valid token right now or timed out (retry later), 77 not allowed;\n"
+"exec: COMMAND's status, or 127 when COMMAND is not found and 126 when it\n"
+"cannot be run (as a shell does).\n",
 	    DEFAULT_SOCKET);
 }
 
@@ -376,7 +384,8 @@ print_status_row(json_object *c)
 	const char	*keys[] = { "name", "state", "expires_in",
 			    "next_refresh", "refreshes", "failures",
 			    "last_error" };
-	char		*cell[7], num[32];
+	char		*cell[7], num[32], err[300];
+	const char	*last;
 	size_t		 i;
 	int64_t		 next;
 
@@ -393,8 +402,17 @@ print_status_row(json_object *c)
 		} else
 			cell[i] = safe_text(json_object_get_string(v));
 	}
+	last = cell[6];
+	/* A reported token still served to others until its replacement. */
+	if (json_object_object_get_ex(c, "replacement_pending", &v) &&
+	    json_object_get_boolean(v)) {
+		snprintf(err, sizeof err, "replacement pending (token "
+		    "reported rejected)%s%.200s", strcmp(cell[6], "-") != 0 ?
+		    "; " : "", strcmp(cell[6], "-") != 0 ? cell[6] : "");
+		last = err;
+	}
 	printf("%-20s %-11s %8s %10s %9s %8s  %s\n", cell[0], cell[1],
-	    cell[2], cell[3], cell[4], cell[5], cell[6]);
+	    cell[2], cell[3], cell[4], cell[5], last);
 	for (i = 0; i < 7; i++)
 		free(cell[i]);
 }
@@ -445,6 +463,65 @@ print_health(const struct answer *a)
 	json_object_put(o);
 }
 
+static int
+valid_env_name(const char *s)
+{
+	size_t	i;
+
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return 0;
+	for (i = 1; s[i] != '\0'; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * exec: runs argv with the token (from the daemon's JSON answer a) in the
+ * environment, never on a command line. Returns only on failure, with the
+ * status a shell gives: 127 not found, 126 found but not runnable.
+ */
+static int
+run_command(struct answer *a, const char *client, const char *env,
+    char **argv)
+{
+	json_object	*o, *tok, *exp;
+	char		 expires[32];
+	int		 saved;
+
+	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
+	if (o == NULL || !json_object_object_get_ex(o, "access_token", &tok) ||
+	    !json_object_is_type(tok, json_type_string) ||
+	    json_object_get_string_len(tok) == 0 ||
+	    !token_printable(json_object_get_string(tok),
+	    (size_t)json_object_get_string_len(tok)) ||
+	    !json_object_object_get_ex(o, "expires_at", &exp)) {
+		json_object_put(o);
+		return fail(EX_PROTOCOL, "%s: bad answer from crvs-tokend",
+		    client);
+	}
+	snprintf(expires, sizeof expires, "%lld",
+	    (long long)json_object_get_int64(exp));
+	if (setenv(env, json_object_get_string(tok), 1) == -1 ||
+	    setenv("CRVS_TOKEN_EXPIRES_AT", expires, 1) == -1)
+		return fail(EX_OSERR, "setenv: %s", strerror(errno));
+	explicit_bzero((char *)json_object_get_string(tok),
+	    (size_t)json_object_get_string_len(tok));
+	json_object_put(o);
+	explicit_bzero(a->body, a->cap);
+	free(a->body);
+	a->body = NULL;
+	if (fflush(stdout) == EOF)
+		return fail(EX_IOERR, "standard output: %s", strerror(errno));
+	execvp(argv[0], argv);
+	saved = errno;
+	/* The token must not outlive a failed exec in this process either. */
+	explicit_bzero(getenv(env), strlen(getenv(env)));
+	return fail(saved == ENOENT ? 127 : 126, "%s: %s", argv[0],
+	    strerror(saved));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -455,21 +532,32 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "rejected", no_argument, NULL, 'r' },
+		{ "env", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char	*sock = getenv("CRVS_TOKEND_SOCKET");
-	const char	*cmd, *client = NULL, *accept;
+	const char	*cmd, *client = NULL, *accept, *env = NULL;
+	char		**command = NULL;
 	char		 path[256], *end, *rejected = NULL, *body = NULL;
 	long		 minv = 0, timeout = 15;
-	int		 ch, header = 0, json = 0, rej = 0, rc;
+	int		 ch, header = 0, json = 0, rej = 0, rc, i, dd = argc;
 	struct answer	 a = { 0 };
 	json_object	*o;
 
 	if (sock == NULL || *sock == '\0')
 		sock = DEFAULT_SOCKET;
-	while ((ch = getopt_long(argc, argv, "s:m:Hjt:hV", longopts,
+	/* exec's COMMAND follows "--": its options are not ours. */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			dd = i;
+			break;
+		}
+	}
+	if (dd < argc)
+		command = argv + dd + 1;
+	while ((ch = getopt_long(dd, argv, "s:m:Hjt:e:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -499,6 +587,9 @@ main(int argc, char **argv)
 		case 'r':
 			rej = 1;
 			break;
+		case 'e':
+			env = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -510,8 +601,47 @@ main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	argc -= optind;
+	argc = dd - optind;
 	argv += optind;
+	if (argc >= 1 && strcmp(argv[0], "exec") == 0) {
+		if (argc != 2 || command == NULL || *command == NULL) {
+			usage(stderr);
+			return EX_USAGE;
+		}
+		if (header || json || rej)
+			return fail(EX_USAGE, "-H, -j and --rejected do not go "
+			    "with exec");
+		if (env == NULL)
+			env = "CRVS_TOKEN";
+		if (!valid_env_name(env) ||
+		    strcmp(env, "CRVS_TOKEN_EXPIRES_AT") == 0)
+			return fail(EX_USAGE, "--env takes a variable name "
+			    "(letters, digits, _) other than "
+			    "CRVS_TOKEN_EXPIRES_AT");
+		client = argv[1];
+		if (!valid_name(client))
+			return fail(EX_USAGE, "invalid client name '%s': use 1 "
+			    "to %d of A-Z a-z 0-9 . _ -", client, NAME_MAX_LEN);
+		snprintf(path, sizeof path, "/v1/clients/%s/token?min_valid=%ld",
+		    client, minv);
+		if ((rc = request(sock, "GET", path, "application/json", NULL,
+		    (int)timeout, &a)) != 0)
+			return rc;
+		if (a.status != 200) {
+			rc = error_exit(&a, client);
+			free(a.body);
+			return rc;
+		}
+		return run_command(&a, client, env, command);
+	}
+	if (env != NULL)
+		return fail(EX_USAGE, "--env goes with exec");
+	/* Without exec, "--" only ends the options. */
+	if (command != NULL) {
+		for (i = 0; command[i] != NULL; i++)
+			argv[argc++] = command[i];
+		argv[argc] = NULL;
+	}
 	if (argc < 1) {
 		usage(stderr);
 		return EX_USAGE;

@@ -186,8 +186,9 @@ api_token_cb(void *arg, const struct client_token *t, int status,
 	struct api_request	*req = w->req;
 
 	req->cancel = NULL;
-	/* A reload while this waited may have taken the caller's access. */
-	if (t != NULL && !acl_allowed(client_conf(w->client), &req->peer,
+	/* A reload while this waited may have taken the caller's access
+	 * (or replaced the client: t->client answers). */
+	if (t != NULL && !acl_allowed(client_conf(t->client), &req->peer,
 	    w->api->self_uid)) {
 		w->api->denied++;
 		api_error(req, 403, "forbidden", "uid %lu may no longer read "

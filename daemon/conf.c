@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,9 @@ conf_client_defaults(struct conf_client *c)
 	c->min_valid = 30;
 	c->fallback_lifetime = 600;
 	c->timeout = 10;
+	c->refresh_min_interval = 10;
+	c->token_file_mode = 0640;
+	c->token_file_gid = (gid_t)-1;
 }
 
 static void
@@ -92,6 +96,8 @@ conf_client_free(struct conf_client *c)
 	free(c->allow_uids);
 	free(c->allow_gids);
 	free(c->ca_file);
+	free(c->token_file);
+	free(c->token_file_group);
 	free(c);
 }
 
@@ -204,6 +210,34 @@ conf_check_url(const char *url, char **cause)
 		rc = util_cause(cause, "URL scheme must be https");
 	evhttp_uri_free(uri);
 	return rc;
+}
+
+/*
+ * A token file's path: absolute, naming a file (not a directory), without
+ * "." or ".." components, so that its directory is what it looks like.
+ */
+static int
+conf_check_token_file(const char *path, char **cause)
+{
+	const char	*s;
+	size_t		 n;
+
+	if (*path != '/')
+		return util_cause(cause, "token_file must be an absolute path");
+	if (strlen(path) >= PATH_MAX)
+		return util_cause(cause, "token_file is too long");
+	if (path[strlen(path) - 1] == '/')
+		return util_cause(cause, "token_file must name a file, not a "
+		    "directory");
+	for (s = path; *s != '\0'; s += n) {
+		s += strspn(s, "/");
+		n = strcspn(s, "/");
+		if ((n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
+			return util_cause(cause, "token_file must not have . "
+			    "or .. components");
+	}
+	return 0;
 }
 
 /* Reads a secret file that only its owner may read. */
@@ -384,7 +418,10 @@ static int
 conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
     const char *value, char **cause)
 {
-	void	*ids;
+	struct group	*gr;
+	void		*ids;
+	long long	 v;
+	char		*end;
 
 	if (strcmp(key, "token_url") == 0) {
 		if (conf_check_url(value, cause) == -1)
@@ -446,6 +483,9 @@ conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
 		return conf_int(value, 1, 86400, &c->fallback_lifetime, cause);
 	else if (strcmp(key, "timeout") == 0)
 		return conf_int(value, 1, 300, &c->timeout, cause);
+	else if (strcmp(key, "refresh_min_interval") == 0)
+		return conf_int(value, 0, 3600, &c->refresh_min_interval,
+		    cause);
 	else if (strcmp(key, "ca_file") == 0) {
 		if (*value == '\0')
 			return 0;
@@ -456,6 +496,42 @@ conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
 			return util_cause(cause, "cannot read ca_file %s: %s",
 			    value, strerror(errno));
 		c->ca_file = xstrdup(value);
+	} else if (strcmp(key, "token_file") == 0) {
+		if (*value == '\0')
+			return 0;
+		if (conf_check_token_file(value, cause) == -1)
+			return -1;
+		c->token_file = xstrdup(value);
+	} else if (strcmp(key, "token_file_format") == 0) {
+		if (strcmp(value, "token") == 0)
+			c->token_file_format = CONF_FILE_TOKEN;
+		else if (strcmp(value, "header") == 0)
+			c->token_file_format = CONF_FILE_HEADER;
+		else if (strcmp(value, "json") == 0)
+			c->token_file_format = CONF_FILE_JSON;
+		else
+			return util_cause(cause, "token_file_format must be "
+			    "token, header or json, not '%s'", value);
+	} else if (strcmp(key, "token_file_mode") == 0) {
+		errno = 0;
+		v = strtoll(value, &end, 8);
+		/* Only the owner (the daemon) writes; nobody executes. */
+		if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 ||
+		    v > 0777 || (v & 0133) != 0)
+			return util_cause(cause, "token_file_mode must be an "
+			    "octal mode that lets group and others at most "
+			    "read, such as 0640");
+		c->token_file_mode = (mode_t)v;
+	} else if (strcmp(key, "token_file_group") == 0) {
+		if (*value == '\0')
+			return 0;
+		if ((gr = getgrnam(value)) != NULL)
+			c->token_file_gid = gr->gr_gid;
+		else if (util_parse_int(value, 0, UINT32_MAX - 1, &v) == 0)
+			c->token_file_gid = (gid_t)v;
+		else
+			return util_cause(cause, "unknown group '%s'", value);
+		c->token_file_group = xstrdup(value);
 	} else
 		return util_cause(cause, "unknown key '%s' in [client %s]",
 		    key, c->name);
@@ -679,8 +755,8 @@ conf_parse_file(struct conf *conf, const char *path, char **cause)
 int
 conf_finish(struct conf *conf, char **cause)
 {
-	struct conf_client	*c;
-	size_t			 i;
+	struct conf_client	*c, *o;
+	size_t			 i, j;
 	const char		*missing;
 
 	for (i = 0; i < conf->nclients; i++) {
@@ -701,6 +777,26 @@ conf_finish(struct conf *conf, char **cause)
 			    "(%d) must be less than fallback_lifetime (%d)",
 			    c->file, c->line, c->name, c->min_valid,
 			    c->fallback_lifetime);
+		if (c->token_file == NULL && (c->token_file_group != NULL ||
+		    c->token_file_mode != 0640 ||
+		    c->token_file_format != CONF_FILE_TOKEN))
+			return util_cause(cause, "%s:%d: [client %s] sets "
+			    "token_file_* keys but no token_file", c->file,
+			    c->line, c->name);
+		if (c->token_file == NULL)
+			continue;
+		if (strcmp(c->token_file, conf->socket_path) == 0)
+			return util_cause(cause, "%s:%d: [client %s] token_file "
+			    "is the socket's path", c->file, c->line, c->name);
+		for (j = 0; j < i; j++) {
+			o = conf->clients[j];
+			if (o->token_file != NULL &&
+			    strcmp(o->token_file, c->token_file) == 0)
+				return util_cause(cause, "%s:%d: [client %s] "
+				    "token_file %s is already [client %s]'s "
+				    "(%s:%d)", c->file, c->line, c->name,
+				    c->token_file, o->name, o->file, o->line);
+		}
 	}
 	return 0;
 }

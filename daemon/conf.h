@@ -21,6 +21,13 @@ enum conf_auth {
 	CONF_AUTH_BASIC,
 };
 
+/* What a token file holds (see tokenfile.c). */
+enum conf_file_format {
+	CONF_FILE_TOKEN,	/* the token and a newline */
+	CONF_FILE_HEADER,	/* "Authorization: Bearer TOKEN" */
+	CONF_FILE_JSON,		/* the socket's JSON answer */
+};
+
 struct conf_client {
 	char		*name;
 	char		*file;		/* where the section starts */
@@ -42,7 +49,15 @@ struct conf_client {
 	int		 min_valid;
 	int		 fallback_lifetime;
 	int		 timeout;
+	int		 refresh_min_interval;	/* seconds */
 	char		*ca_file;	/* NULL when unset */
+	/* Token file: NULL when unset. Not part of the source: a reload
+	 * that changes only these keeps the token and moves the file. */
+	char		*token_file;
+	enum conf_file_format token_file_format;
+	mode_t		 token_file_mode;
+	char		*token_file_group;	/* as written; NULL when unset */
+	gid_t		 token_file_gid;	/* (gid_t)-1 when unset */
 };
 
 struct conf {

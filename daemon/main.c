@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "probe.h"
 #include "server.h"
+#include "tokenfile.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
@@ -43,6 +44,7 @@ struct tokend {
 	struct server		*server;
 	struct client		**clients;
 	size_t			 nclients;
+	struct tokenfile	*files;		/* token_file= */
 	int			 ready;
 	int			 level_forced;	/* -l given */
 	struct event		*status_timer;
@@ -220,8 +222,17 @@ main_apply(struct tokend *t, struct conf *conf, int initial)
 			    "new or changed", cc->file, cc->line);
 			next[i] = client_new(t->base, t->fetch, cc,
 			    main_client_cb, t);
+			/* Changed, not removed: its callers wait for this. */
+			for (j = 0; j < t->nclients; j++) {
+				if (t->clients[j] != NULL && strcmp(
+				    client_name(t->clients[j]), cc->name) == 0)
+					client_hand_over(t->clients[j],
+					    next[i]);
+			}
 		}
 	}
+	/* While the old clients still exist: their files go with them. */
+	tokenfile_apply(t->files, next, conf->nclients);
 	for (j = 0; j < t->nclients; j++) {
 		if (t->clients[j] != NULL) {
 			log_info(client_name(t->clients[j]), "removed or "
@@ -243,7 +254,9 @@ main_reload(struct tokend *t)
 
 	notify_reloading();
 	log_info(NULL, "reloading %s", t->conf->path);
-	if ((conf = conf_load(t->conf->path, &cause)) == NULL) {
+	if ((conf = conf_load(t->conf->path, &cause)) == NULL ||
+	    tokenfile_check_conf(conf, &cause) == -1) {
+		conf_free(conf);
 		log_error(NULL, "reload failed, keeping the running "
 		    "configuration: %s", cause);
 		free(t->reload_error);
@@ -412,6 +425,12 @@ main(int argc, char **argv)
 	}
 	if (probe)
 		return main_probe(t.conf, argv + optind, (size_t)(argc - optind));
+	if (tokenfile_check_conf(t.conf, &cause) == -1) {
+		log_error(NULL, "%s", cause);
+		free(cause);
+		conf_free(t.conf);
+		return 1;
+	}
 	t.level_forced = level != -1;
 	if (!t.level_forced)
 		log_set_level(t.conf->log_level);
@@ -450,6 +469,7 @@ main(int argc, char **argv)
 	t.ready_timer = evtimer_new(t.base, main_ready_cb, &t);
 	event_add(t.ready_timer, &tv);
 
+	t.files = tokenfile_new();
 	main_apply(&t, t.conf, 1);
 	if (t.nclients == 0) {
 		log_warn(NULL, "no clients configured");
@@ -457,6 +477,8 @@ main(int argc, char **argv)
 	}
 
 	event_base_dispatch(t.base);
+
+	tokenfile_free(t.files);
 
 	for (i = 0; i < t.nclients; i++)
 		client_free(t.clients[i]);

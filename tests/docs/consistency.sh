@@ -258,8 +258,8 @@ subset "metrics" "daemon/api.c" "$T/metrics.code" "crvs-tokend.8" \
     "$T/metrics.doc"
 subset "metrics" "crvs-tokend.8" "$T/metrics.doc" "daemon/api.c" \
     "$T/metrics.code"
-# Client states: the strings client_state() returns.
-awk '/^client_state\(/ { on = 1 } on { print } on && /^}/ { exit }' \
+# Client states: the strings client_state_name() returns.
+awk '/^client_state_name\(/ { on = 1 } on { print } on && /^}/ { exit }' \
     "$SRC/daemon/client.c" | grep -oE '"[a-z]+"' | tr -d '"' |
     LC_ALL=C sort -u >"$T/states.code"
 section "$T/daemon.txt" "FAILURES" |

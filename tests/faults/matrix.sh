@@ -61,7 +61,9 @@ row_setup() {
 	url=${ROW_URL:-http://127.0.0.1:%PORT%/auth/token}
 	url=${url//%PORT%/$ROW_PORT}
 	write_secret "$ROW"
-	printf '[client %s]\ntoken_url = %s\nclient_id = %s\nclient_secret_file = %s\nmin_valid = %s\ntimeout = %s\nfallback_lifetime = %s\n%s\n' \
+	# refresh_min_interval = 0: the rows' forced refreshes probe the
+	# issuer's failures, so they must reach it (the limit has its own test).
+	printf '[client %s]\ntoken_url = %s\nclient_id = %s\nclient_secret_file = %s\nmin_valid = %s\ntimeout = %s\nfallback_lifetime = %s\nrefresh_min_interval = 0\n%s\n' \
 	    "$ROW" "$url" "$CLIENT_ID" "$T/$ROW.secret" "$MIN_VALID" "$TIMEOUT" \
 	    "$FALLBACK" "${ROW_EXTRA:-}" | daemon_conf "$T/$ROW.conf" "$ROW_SOCK"
 	start_tokend "$T/$ROW.conf" "$ROW_SOCK" "$T/$ROW.tokend.log" || return 1

@@ -56,7 +56,7 @@ for v in "${variants[@]}"; do
 	[ "$v" = bashcomp ] && o=(--bashcomp)
 	got=$(complete_line "${o[@]}" "crvs-token ")
 	check "$v: 'crvs-token ' offers the subcommands and every client: $got" \
-		test "$got" = "alpha beta get health private refresh status "
+		test "$got" = "alpha beta exec get health private refresh status "
 	got=$(complete_line "${o[@]}" "crvs-token al")
 	check "$v: 'crvs-token al' completes to alpha: $got" test "$got" = "alpha "
 	got=$(complete_line "${o[@]}" "crvs-token --")
@@ -67,6 +67,12 @@ for v in "${variants[@]}"; do
 	got=$(complete_line "${o[@]}" "crvs-token -m 60 refresh ")
 	check "$v: 'crvs-token -m 60 refresh ' offers the clients, not subcommands: $got" \
 		test "$got" = "alpha beta private "
+	got=$(complete_line "${o[@]}" "crvs-token exec --env TOK ")
+	check "$v: 'crvs-token exec --env TOK ' offers the clients: $got" test "$got" = "alpha beta private "
+	got=$(complete_line "${o[@]}" "crvs-token exec --")
+	check "$v: 'crvs-token exec --' offers --env: $got" grep -q -- '--env' <<<"$got"
+	got=$(complete_line "${o[@]}" "crvs-token exec alpha -- ech")
+	check "$v: after 'exec alpha --' commands are offered: $got" grep -qw echo <<<"$got"
 	got=$(complete_line "${o[@]}" "crvs-token status b")
 	check "$v: 'crvs-token status b' completes to beta: $got" test "$got" = "beta "
 	got=$(complete_line "${o[@]}" "crvs-token health ")
@@ -85,7 +91,7 @@ done
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	got=$(complete_line --as nobody "crvs-token ")
 	check "as nobody: only the clients nobody may read (not private): $got" \
-		test "$got" = "alpha beta get health refresh status "
+		test "$got" = "alpha beta exec get health refresh status "
 else
 	echo "# not root: the check as another user is left out"
 fi
@@ -93,10 +99,10 @@ fi
 t0=$(date +%s%N)
 got=$(CRVS_TOKEND_SOCKET=/nonexistent/crvs-tokend.sock complete_line "crvs-token ")
 ms=$((($(date +%s%N) - t0) / 1000000))
-check "no daemon at the socket: only the subcommands ($ms ms): $got" test "$got" = "get health refresh status "
+check "no daemon at the socket: only the subcommands ($ms ms): $got" test "$got" = "exec get health refresh status "
 check "no daemon at the socket: nothing on stderr" test ! -s "$T/complete.err"
 stop_daemon
 got=$(complete_line "crvs-token ")
 check "daemon stopped: only the subcommands, quietly: $got" \
-	test "$got" = "get health refresh status " -a ! -s "$T/complete.err"
+	test "$got" = "exec get health refresh status " -a ! -s "$T/complete.err"
 finish

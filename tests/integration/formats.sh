@@ -6,10 +6,15 @@
 start_issuer plain --lifetime 600
 start_issuer gw --lifetime 600 --gateway
 start_issuer basicsrv --lifetime 600
+# refresh_min_interval = 0: refresh_and_stat's forced refreshes must reach
+# the issuer right after the first fetch.
 {
-	client_section json "$plain_PORT" "request_format = json"
-	client_section form "$plain_PORT" "request_format = form"
-	client_section query "$plain_PORT" "request_format = query"
+	client_section json "$plain_PORT" "request_format = json
+refresh_min_interval = 0"
+	client_section form "$plain_PORT" "request_format = form
+refresh_min_interval = 0"
+	client_section query "$plain_PORT" "request_format = query
+refresh_min_interval = 0"
 	client_section basic "$basicsrv_PORT" "client_auth = basic
 request_format = form"
 	client_section gateway "$gw_PORT"

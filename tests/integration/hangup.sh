@@ -5,7 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 
 start_issuer issuer --lifetime 600
-client_section demo "$ISSUER_PORT" | write_conf
+# refresh_min_interval = 0: the forced refreshes below must wait for a fetch.
+client_section demo "$ISSUER_PORT" "refresh_min_interval = 0" | write_conf
 start_daemon
 wait_for 10 "$TOKEN" demo
 issuer_post "$ISSUER_PORT" '/control/mode?mode=slow&delay=4' >/dev/null

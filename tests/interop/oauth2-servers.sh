@@ -114,7 +114,8 @@ row_server() {
 	port=$SRV_PORT
 	ROW_SOCK=$T/$ROW.sock
 	write_secret "$ROW" "$SECRET"
-	printf '[client %s]\ntoken_url = http://127.0.0.1:%s/token\nclient_id = %s\nclient_secret_file = %s\nrequest_format = %s\nclient_auth = %s\nscope = %s\nmin_valid = %s\ntimeout = %s\n' \
+	# refresh_min_interval = 0: forced refreshes here probe the server.
+	printf '[client %s]\ntoken_url = http://127.0.0.1:%s/token\nclient_id = %s\nclient_secret_file = %s\nrequest_format = %s\nclient_auth = %s\nscope = %s\nmin_valid = %s\ntimeout = %s\nrefresh_min_interval = 0\n' \
 	    "$ROW" "$port" "$CLIENT" "$T/$ROW.secret" "$format" "$auth" "$scope" "$MIN_VALID" "$TIMEOUT" |
 	    daemon_conf "$T/$ROW.conf" "$ROW_SOCK"
 	start_tokend "$T/$ROW.conf" "$ROW_SOCK" "$T/$ROW.tokend.log" || { rfail "crvs-tokend did not start"; return; }

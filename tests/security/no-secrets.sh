@@ -51,7 +51,9 @@ client_sec() {	# NAME PORT EXTRA
 	local q=""
 	case $1 in f*) q=${FQ:-} ;; esac
 	write_secret "$1" "$SECRET"
-	printf '[client %s]\ntoken_url = http://127.0.0.1:%s/auth/token%s\nclient_id = %s\nclient_secret_file = %s\n%s\n' \
+	# refresh_min_interval = 0: the forced refreshes below reach the
+	# issuer, so their traffic is checked for secrets too.
+	printf '[client %s]\ntoken_url = http://127.0.0.1:%s/auth/token%s\nclient_id = %s\nclient_secret_file = %s\nrefresh_min_interval = 0\n%s\n' \
 	    "$1" "$2" "$q" "$CLIENT_ID" "$T/$1.secret" "${3:-}"
 }
 conf_body() {	# [EXTRA for fjson]

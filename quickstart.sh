@@ -12,7 +12,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libevent-dev libcurl4-openssl-dev libjson-c-dev libinih-dev libsystemd-dev
 libhttp-parser-dev libssl-dev zlib1g-dev check
 ca-certificates curl python3 openssl procps util-linux
-systemd systemd-container faketime iproute2 groff-base"
+systemd systemd-container faketime iproute2 groff-base
+debhelper lintian bash-completion"
 
 install_deps() {
 	missing=

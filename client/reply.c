@@ -1,0 +1,239 @@
+/*
+ * The CLI's reading of crvs-tokend's answers. Everything here treats the
+ * answer as untrusted bytes: a daemon that is not ours (or a broken one) may
+ * be on the socket. No I/O but the FILEs it is given to print to.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "reply.h"
+
+static int
+reply_fail(FILE *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+reply_fail(FILE *err, int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(err, "crvs-token: ");
+	va_start(ap, fmt);
+	vfprintf(err, fmt, ap);
+	va_end(ap);
+	fputc('\n', err);
+	return code;
+}
+
+static int
+reply_status_cb(http_parser *p, const char *at, size_t len)
+{
+	((struct reply *)p->data)->status = (int)p->status_code;
+	return 0;
+}
+
+static int
+reply_body_cb(http_parser *p, const char *at, size_t len)
+{
+	struct reply	*a = p->data;
+	char		*n;
+
+	if (a->len + len + 1 > REPLY_MAX) {
+		a->too_big = 1;
+		return 1;
+	}
+	if (a->len + len + 1 > a->cap) {
+		/* Not realloc: the old buffer may hold part of a token. */
+		if ((n = malloc((a->len + len + 1) * 2)) == NULL)
+			return 1;
+		if (a->body != NULL) {
+			memcpy(n, a->body, a->len);
+			explicit_bzero(a->body, a->cap);
+			free(a->body);
+		}
+		a->body = n;
+		a->cap = (a->len + len + 1) * 2;
+	}
+	memcpy(a->body + a->len, at, len);
+	a->len += len;
+	a->body[a->len] = '\0';
+	return 0;
+}
+
+static int
+reply_complete_cb(http_parser *p)
+{
+	struct reply	*a = p->data;
+
+	a->status = (int)p->status_code;
+	a->complete = 1;
+	return 0;
+}
+
+void
+reply_init(struct reply *a)
+{
+	memset(a, 0, sizeof *a);
+	a->settings.on_status = reply_status_cb;
+	a->settings.on_body = reply_body_cb;
+	a->settings.on_message_complete = reply_complete_cb;
+	http_parser_init(&a->parser, HTTP_RESPONSE);
+	a->parser.data = a;
+}
+
+int
+reply_feed(struct reply *a, const char *buf, size_t n, const char **why)
+{
+	if (http_parser_execute(&a->parser, &a->settings, buf, n) != n ||
+	    a->parser.http_errno != HPE_OK) {
+		*why = a->too_big ? "too large" :
+		    http_errno_description(HTTP_PARSER_ERRNO(&a->parser));
+		return -1;
+	}
+	return 0;
+}
+
+void
+reply_free(struct reply *a)
+{
+	if (a->body != NULL)
+		explicit_bzero(a->body, a->cap);
+	free(a->body);
+	a->body = NULL;
+	a->len = a->cap = 0;
+}
+
+int
+reply_error_exit(const struct reply *a, const char *client, FILE *err)
+{
+	json_object	*o, *v;
+	const char	*code = "", *msg = "no message";
+	int		 rc;
+
+	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
+	if (o != NULL && json_object_object_get_ex(o, "error", &v))
+		code = json_object_get_string(v);
+	if (o != NULL && json_object_object_get_ex(o, "message", &v))
+		msg = json_object_get_string(v);
+	switch (a->status) {
+	case 400:
+		rc = EX_USAGE;
+		break;
+	case 403:
+		rc = EX_NOPERM;
+		break;
+	case 404:
+		rc = strcmp(code, "unknown_client") == 0 ? EX_NOUSER :
+		    EX_UNAVAILABLE;
+		break;
+	case 503:
+	case 504:
+		rc = EX_TEMPFAIL;
+		break;
+	default:
+		rc = EX_UNAVAILABLE;
+		break;
+	}
+	reply_fail(err, rc, "%s%s%s", client ? client : "", client ? ": " : "",
+	    msg);
+	json_object_put(o);
+	return rc;
+}
+
+static void
+reply_print_status_row(json_object *c, FILE *out)
+{
+	json_object	*v;
+	const char	*keys[] = { "name", "state", "expires_in",
+			    "next_refresh", "refreshes", "failures",
+			    "last_error" };
+	char		 cell[7][64];
+	size_t		 i;
+	int64_t		 next;
+
+	for (i = 0; i < 7; i++) {
+		cell[i][0] = '-';
+		cell[i][1] = '\0';
+		if (!json_object_object_get_ex(c, keys[i], &v) || v == NULL)
+			continue;
+		if (i == 2) {
+			snprintf(cell[i], sizeof cell[i], "%llds",
+			    (long long)json_object_get_int64(v));
+		} else if (i == 3) {
+			next = json_object_get_int64(v) - (int64_t)time(NULL);
+			snprintf(cell[i], sizeof cell[i], "in %llds",
+			    (long long)(next < 0 ? 0 : next));
+		} else
+			snprintf(cell[i], sizeof cell[i], "%s",
+			    json_object_get_string(v));
+	}
+	fprintf(out, "%-20s %-11s %8s %10s %9s %8s  %s\n", cell[0], cell[1],
+	    cell[2], cell[3], cell[4], cell[5], cell[6]);
+}
+
+int
+reply_print_status(const struct reply *a, int one, FILE *out, FILE *err)
+{
+	json_object	*o, *arr;
+	size_t		 i;
+
+	if (a->body == NULL || (o = json_tokener_parse(a->body)) == NULL)
+		return reply_fail(err, EX_PROTOCOL, "bad status answer from "
+		    "crvs-tokend");
+	fprintf(out, "%-20s %-11s %8s %10s %9s %8s  %s\n", "CLIENT", "STATE",
+	    "EXPIRES", "REFRESH", "REFRESHES", "FAILURES", "LAST ERROR");
+	if (one)
+		reply_print_status_row(o, out);
+	else if (json_object_object_get_ex(o, "clients", &arr)) {
+		for (i = 0; i < json_object_array_length(arr); i++)
+			reply_print_status_row(json_object_array_get_idx(arr,
+			    i), out);
+	}
+	json_object_put(o);
+	return 0;
+}
+
+void
+reply_print_health(const struct reply *a, FILE *out)
+{
+	json_object	*o, *arr;
+	size_t		 i;
+
+	if (a->status == 200) {
+		fprintf(out, "ok\n");
+		return;
+	}
+	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
+	fprintf(out, "unavailable");
+	if (o != NULL && json_object_object_get_ex(o, "unavailable", &arr)) {
+		for (i = 0; i < json_object_array_length(arr); i++)
+			fprintf(out, "%s%s", i ? ", " : ": ",
+			    json_object_get_string(
+			    json_object_array_get_idx(arr, i)));
+	}
+	fprintf(out, "\n");
+	json_object_put(o);
+}
+
+int
+reply_print_token(struct reply *a, int header, FILE *out, FILE *err)
+{
+	while (a->len > 0 && (a->body[a->len - 1] == '\n' ||
+	    a->body[a->len - 1] == '\r'))
+		a->body[--a->len] = '\0';
+	if (a->len == 0)
+		return reply_fail(err, EX_PROTOCOL, "empty token from "
+		    "crvs-tokend");
+	fprintf(out, "%s%s\n", header ? "Authorization: Bearer " : "",
+	    a->body);
+	return 0;
+}

@@ -11,7 +11,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libevent-dev libcurl4-openssl-dev libjson-c-dev libinih-dev libsystemd-dev
 libhttp-parser-dev libssl-dev zlib1g-dev check
 ca-certificates curl python3 openssl procps util-linux
-systemd systemd-container faketime"
+systemd systemd-container faketime
+clang libclang-rt-14-dev cppcheck gcovr"
 
 install_deps() {
 	missing=

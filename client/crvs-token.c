@@ -253,7 +253,7 @@ main(int argc, char **argv)
 	char		 path[256], *end, *rejected = NULL, *body = NULL;
 	long		 minv = 0, timeout = 15;
 	int		 ch, header = 0, json = 0, rej = 0, rc;
-	struct reply	 a;
+	struct reply	 a = { 0 };
 	json_object	*o;
 
 	if (sock == NULL || *sock == '\0')

@@ -19,6 +19,8 @@ builddir=${top_builddir:-$(pwd)}
 cc=${FUZZ_CC:-clang}
 seconds=${FUZZ_SECONDS:-60}
 out=$builddir/fuzz/build
+# The configuration target writes two files an input: keep that in memory.
+[ -z "${TMPDIR:-}" ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 all="conf token jwt api reply"
 
 mode=${1:-run}

@@ -193,7 +193,8 @@ reply_print_status(const struct reply *a, int one, FILE *out, FILE *err)
 	    "EXPIRES", "REFRESH", "REFRESHES", "FAILURES", "LAST ERROR");
 	if (one)
 		reply_print_status_row(o, out);
-	else if (json_object_object_get_ex(o, "clients", &arr)) {
+	else if (json_object_object_get_ex(o, "clients", &arr) &&
+	    json_object_is_type(arr, json_type_array)) {
 		for (i = 0; i < json_object_array_length(arr); i++)
 			reply_print_status_row(json_object_array_get_idx(arr,
 			    i), out);
@@ -214,7 +215,8 @@ reply_print_health(const struct reply *a, FILE *out)
 	}
 	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
 	fprintf(out, "unavailable");
-	if (o != NULL && json_object_object_get_ex(o, "unavailable", &arr)) {
+	if (o != NULL && json_object_object_get_ex(o, "unavailable", &arr) &&
+	    json_object_is_type(arr, json_type_array)) {
 		for (i = 0; i < json_object_array_length(arr); i++)
 			fprintf(out, "%s%s", i ? ", " : ": ",
 			    json_object_get_string(

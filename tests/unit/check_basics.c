@@ -146,9 +146,9 @@ END_TEST
 
 /* Runs fn with standard error going to a file; returns what it wrote. */
 static char *
-check_util_capture(void (*fn)(void))
+check_basics_capture(void (*fn)(void))
 {
-	char	 path[] = "/tmp/check-util.XXXXXX", *buf;
+	char	 path[] = "/tmp/check-basics.XXXXXX", *buf;
 	int	 fd, saved;
 	FILE	*f;
 	long	 n;
@@ -173,7 +173,7 @@ check_util_capture(void (*fn)(void))
 }
 
 static void
-check_util_log_some(void)
+check_basics_log_some(void)
 {
 	log_msg(LOG_ERR, "demo", "first %d", 1);
 	log_msg(LOG_INFO, NULL, "second");
@@ -186,14 +186,14 @@ START_TEST(test_log_lines)
 
 	unsetenv("JOURNAL_STREAM");
 	log_init(LOG_INFO);
-	out = check_util_capture(check_util_log_some);
+	out = check_basics_capture(check_basics_log_some);
 	ck_assert_ptr_nonnull(strstr(out, "crvs-tokend["));
 	ck_assert_ptr_nonnull(strstr(out, "] error: demo: first 1\n"));
 	ck_assert_ptr_nonnull(strstr(out, "] info: second\n"));
 	ck_assert_ptr_null(strstr(out, "hidden"));
 	free(out);
 	log_init(LOG_ERR);
-	out = check_util_capture(check_util_log_some);
+	out = check_basics_capture(check_basics_log_some);
 	ck_assert_ptr_null(strstr(out, "second"));
 	free(out);
 }
@@ -222,7 +222,7 @@ END_TEST
 int
 main(void)
 {
-	Suite	*s = suite_create("util");
+	Suite	*s = suite_create("basics");
 	TCase	*tc = tcase_create("util");
 
 	tcase_add_test(tc, test_parse_int);

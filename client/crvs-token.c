@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <ctype.h>
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "reply.h"
+#include "safepath.h"
 
 #define DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
 #define NAME_MAX_LEN	64
@@ -41,6 +44,11 @@ usage(FILE *f)
 "                                              token is read from standard input\n"
 "       crvs-token [OPTIONS] status [CLIENT]   a table of clients and their state\n"
 "       crvs-token [OPTIONS] health            exit 0 when every token is servable\n"
+"       crvs-token [OPTIONS] exec [--env NAME] CLIENT -- COMMAND [ARGS...]\n"
+"                                              run COMMAND with the token in\n"
+"                                              $CRVS_TOKEN (or NAME) and its expiry\n"
+"                                              in $CRVS_TOKEN_EXPIRES_AT; exits\n"
+"                                              with COMMAND's status\n"
 "\n"
 "  -s, --socket PATH      the daemon's socket (default $CRVS_TOKEND_SOCKET,\n"
 "                         else %s)\n"
@@ -48,11 +56,16 @@ usage(FILE *f)
 "  -H, --header           print \"Authorization: Bearer TOKEN\"\n"
 "  -j, --json             print the JSON answer\n"
 "  -t, --timeout SECS     how long to wait (default 15)\n"
+"  -e, --env NAME         exec: the variable for the token (default CRVS_TOKEN)\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
-"Exit status: 0 ok, 64 usage, 67 unknown client, 69 daemon not reachable,\n"
-"75 no valid token right now or timed out (retry later), 77 not allowed.\n",
+"Exit status: 0 ok, 64 usage, 67 unknown client, 69 daemon not reachable\n"
+"or its socket not trusted (owned by, or in a directory writable by, someone\n"
+"other than root, you and " DAEMON_USER "),\n"
+"75 no valid token right now or timed out (retry later), 77 not allowed;\n"
+"exec: COMMAND's status, or 127 when COMMAND is not found and 126 when it\n"
+"cannot be run (as a shell does).\n",
 	    DEFAULT_SOCKET);
 }
 
@@ -104,6 +117,40 @@ wait_fd(int fd, short events, int64_t deadline)
 }
 
 /*
+ * Whoever answers on the socket gets what we send (refresh --rejected sends
+ * the current token) and is believed: only talk to a socket that nobody but
+ * root, the caller and the daemon's user could have put there. Returns 0,
+ * or an exit code after printing why.
+ */
+static int
+socket_trusted(const char *sock)
+{
+	struct stat	 st;
+	struct passwd	*pw;
+	uid_t		 trusted[2] = { getuid(), (uid_t)-1 };
+	char		*real, *cause = NULL;
+	int		 rc = 0;
+
+	if (lstat(sock, &st) == -1 || (real = realpath(sock, NULL)) == NULL)
+		return 0;	/* connect() will say why */
+	/* The daemon's user only if needed: a lookup may be slow. */
+	if (safepath_check_file(real, trusted, 1, NULL) == -1) {
+		if ((pw = getpwnam(DAEMON_USER)) != NULL)
+			trusted[1] = pw->pw_uid;
+		if (safepath_check_file(real, trusted, pw ? 2 : 1,
+		    &cause) == -1)
+			rc = fail(EX_UNAVAILABLE, "refusing the socket %s: %s "
+			    "(only root, you and %s may own it and its "
+			    "directory, and only they may write to that "
+			    "directory)", sock, cause ? cause : "out of memory",
+			    DAEMON_USER);
+	}
+	free(cause);
+	free(real);
+	return rc;
+}
+
+/*
  * One request over the socket. Returns 0 with the answer filled, or an exit
  * code after printing why.
  */
@@ -122,6 +169,8 @@ request(const char *sock, const char *method, const char *path,
 	if (strlen(sock) >= sizeof sun.sun_path)
 		return fail(EX_USAGE, "socket path is too long: %s", sock);
 	strcpy(sun.sun_path, sock);
+	if ((n = socket_trusted(sock)) != 0)
+		return (int)n;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return fail(EX_OSERR, "socket: %s", strerror(errno));
@@ -234,6 +283,63 @@ read_rejected(void)
 	return line;
 }
 
+static int
+valid_env_name(const char *s)
+{
+	size_t	i;
+
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return 0;
+	for (i = 1; s[i] != '\0'; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * exec: runs argv with the token (from the daemon's JSON answer a) in the
+ * environment, never on a command line. Returns only on failure, with the
+ * status a shell gives: 127 not found, 126 found but not runnable.
+ */
+static int
+run_command(struct reply *a, const char *client, const char *env,
+    char **argv)
+{
+	json_object	*o, *tok, *exp;
+	char		 expires[32];
+	int		 saved;
+
+	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
+	if (o == NULL || !json_object_object_get_ex(o, "access_token", &tok) ||
+	    !json_object_is_type(tok, json_type_string) ||
+	    json_object_get_string_len(tok) == 0 ||
+	    !reply_token_printable(json_object_get_string(tok),
+	    (size_t)json_object_get_string_len(tok)) ||
+	    !json_object_object_get_ex(o, "expires_at", &exp)) {
+		json_object_put(o);
+		return fail(EX_PROTOCOL, "%s: bad answer from crvs-tokend",
+		    client);
+	}
+	snprintf(expires, sizeof expires, "%lld",
+	    (long long)json_object_get_int64(exp));
+	if (setenv(env, json_object_get_string(tok), 1) == -1 ||
+	    setenv("CRVS_TOKEN_EXPIRES_AT", expires, 1) == -1)
+		return fail(EX_OSERR, "setenv: %s", strerror(errno));
+	explicit_bzero((char *)json_object_get_string(tok),
+	    (size_t)json_object_get_string_len(tok));
+	json_object_put(o);
+	reply_free(a);
+	if (fflush(stdout) == EOF)
+		return fail(EX_IOERR, "standard output: %s", strerror(errno));
+	execvp(argv[0], argv);
+	saved = errno;
+	/* The token must not outlive a failed exec in this process either. */
+	explicit_bzero(getenv(env), strlen(getenv(env)));
+	return fail(saved == ENOENT ? 127 : 126, "%s: %s", argv[0],
+	    strerror(saved));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,21 +350,32 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "rejected", no_argument, NULL, 'r' },
+		{ "env", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char	*sock = getenv("CRVS_TOKEND_SOCKET");
-	const char	*cmd, *client = NULL, *accept;
+	const char	*cmd, *client = NULL, *accept, *env = NULL;
+	char		**command = NULL;
 	char		 path[256], *end, *rejected = NULL, *body = NULL;
 	long		 minv = 0, timeout = 15;
-	int		 ch, header = 0, json = 0, rej = 0, rc;
+	int		 ch, header = 0, json = 0, rej = 0, rc, i, dd = argc;
 	struct reply	 a = { 0 };
 	json_object	*o;
 
 	if (sock == NULL || *sock == '\0')
 		sock = DEFAULT_SOCKET;
-	while ((ch = getopt_long(argc, argv, "s:m:Hjt:hV", longopts,
+	/* exec's COMMAND follows "--": its options are not ours. */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			dd = i;
+			break;
+		}
+	}
+	if (dd < argc)
+		command = argv + dd + 1;
+	while ((ch = getopt_long(dd, argv, "s:m:Hjt:e:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -288,6 +405,9 @@ main(int argc, char **argv)
 		case 'r':
 			rej = 1;
 			break;
+		case 'e':
+			env = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -299,8 +419,47 @@ main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	argc -= optind;
+	argc = dd - optind;
 	argv += optind;
+	if (argc >= 1 && strcmp(argv[0], "exec") == 0) {
+		if (argc != 2 || command == NULL || *command == NULL) {
+			usage(stderr);
+			return EX_USAGE;
+		}
+		if (header || json || rej)
+			return fail(EX_USAGE, "-H, -j and --rejected do not go "
+			    "with exec");
+		if (env == NULL)
+			env = "CRVS_TOKEN";
+		if (!valid_env_name(env) ||
+		    strcmp(env, "CRVS_TOKEN_EXPIRES_AT") == 0)
+			return fail(EX_USAGE, "--env takes a variable name "
+			    "(letters, digits, _) other than "
+			    "CRVS_TOKEN_EXPIRES_AT");
+		client = argv[1];
+		if (!valid_name(client))
+			return fail(EX_USAGE, "invalid client name '%s': use 1 "
+			    "to %d of A-Z a-z 0-9 . _ -", client, NAME_MAX_LEN);
+		snprintf(path, sizeof path, "/v1/clients/%s/token?min_valid=%ld",
+		    client, minv);
+		if ((rc = request(sock, "GET", path, "application/json", NULL,
+		    (int)timeout, &a)) != 0)
+			return rc;
+		if (a.status != 200) {
+			rc = reply_error_exit(&a, client, stderr);
+			reply_free(&a);
+			return rc;
+		}
+		return run_command(&a, client, env, command);
+	}
+	if (env != NULL)
+		return fail(EX_USAGE, "--env goes with exec");
+	/* Without exec, "--" only ends the options. */
+	if (command != NULL) {
+		for (i = 0; command[i] != NULL; i++)
+			argv[argc++] = command[i];
+		argv[argc] = NULL;
+	}
 	if (argc < 1) {
 		usage(stderr);
 		return EX_USAGE;
@@ -343,7 +502,7 @@ main(int argc, char **argv)
 			if (json)
 				printf("%s\n", a.body ? a.body : "");
 			else
-				reply_print_health(&a, stdout);
+				reply_print_health(&a, stdout, stderr);
 			rc = a.status == 200 ? 0 : a.status == 503 ?
 			    EX_TEMPFAIL : reply_error_exit(&a, NULL, stderr);
 		} else if (a.status != 200)
@@ -389,7 +548,8 @@ main(int argc, char **argv)
 	if (a.status != 200) {
 		rc = reply_error_exit(&a, client, stderr);
 	} else if (json) {
-		fwrite(a.body, 1, a.len, stdout);
+		if (a.len > 0)
+			fwrite(a.body, 1, a.len, stdout);
 		if (a.len > 0 && a.body[a.len - 1] != '\n')
 			putchar('\n');
 	} else

@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include "escape.h"
 #include "reply.h"
 
 static int
@@ -32,6 +33,37 @@ reply_fail(FILE *err, int code, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', err);
 	return code;
+}
+
+/*
+ * The daemon's words (which may quote the issuer's) made safe for a
+ * terminal: control characters escaped as the daemon escapes them. Returns
+ * a string the caller frees.
+ */
+static char *
+reply_safe_text(const char *s, FILE *err)
+{
+	char	*out;
+
+	if (s == NULL)
+		s = "";
+	if ((out = escape_text(s, strlen(s), 0)) == NULL) {
+		reply_fail(err, EX_OSERR, "out of memory");
+		exit(EX_OSERR);
+	}
+	return out;
+}
+
+int
+reply_token_printable(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	}
+	return 1;
 }
 
 static int
@@ -117,6 +149,7 @@ reply_error_exit(const struct reply *a, const char *client, FILE *err)
 {
 	json_object	*o, *v;
 	const char	*code = "", *msg = "no message";
+	char		*esc;
 	int		 rc;
 
 	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
@@ -143,41 +176,54 @@ reply_error_exit(const struct reply *a, const char *client, FILE *err)
 		rc = EX_UNAVAILABLE;
 		break;
 	}
+	esc = reply_safe_text(msg, err);
 	reply_fail(err, rc, "%s%s%s", client ? client : "", client ? ": " : "",
-	    msg);
+	    esc);
+	free(esc);
 	json_object_put(o);
 	return rc;
 }
 
 static void
-reply_print_status_row(json_object *c, FILE *out)
+reply_print_status_row(json_object *c, FILE *out, FILE *err)
 {
 	json_object	*v;
 	const char	*keys[] = { "name", "state", "expires_in",
 			    "next_refresh", "refreshes", "failures",
 			    "last_error" };
-	char		 cell[7][64];
+	char		*cell[7], num[32], last_error[512];
+	const char	*last;
 	size_t		 i;
 	int64_t		 next;
 
 	for (i = 0; i < 7; i++) {
-		cell[i][0] = '-';
-		cell[i][1] = '\0';
 		if (!json_object_object_get_ex(c, keys[i], &v) || v == NULL)
-			continue;
-		if (i == 2) {
-			snprintf(cell[i], sizeof cell[i], "%llds",
-			    (long long)json_object_get_int64(v));
-		} else if (i == 3) {
-			next = json_object_get_int64(v) - (int64_t)time(NULL);
-			snprintf(cell[i], sizeof cell[i], "in %llds",
-			    (long long)(next < 0 ? 0 : next));
+			cell[i] = reply_safe_text("-", err);
+		else if (i == 2 || i == 3) {
+			next = json_object_get_int64(v);
+			if (i == 3)
+				next -= (int64_t)time(NULL);
+			snprintf(num, sizeof num, "%s%llds", i == 3 ? "in " :
+			    "", (long long)(i == 3 && next < 0 ? 0 : next));
+			cell[i] = reply_safe_text(num, err);
 		} else
-			snprintf(cell[i], sizeof cell[i], "%s",
-			    json_object_get_string(v));
+			cell[i] = reply_safe_text(json_object_get_string(v),
+			    err);
+	}
+	last = cell[6];
+	/* A reported token still served to others until its replacement. */
+	if (json_object_object_get_ex(c, "replacement_pending", &v) &&
+	    json_object_get_boolean(v)) {
+		snprintf(last_error, sizeof last_error, "replacement pending "
+		    "(token reported rejected)%s%.200s",
+		    strcmp(cell[6], "-") != 0 ? "; " : "",
+		    strcmp(cell[6], "-") != 0 ? cell[6] : "");
+		last = last_error;
 	}
 	fprintf(out, "%-20s %-11s %8s %10s %9s %8s  %s\n", cell[0], cell[1],
-	    cell[2], cell[3], cell[4], cell[5], cell[6]);
+	    cell[2], cell[3], cell[4], cell[5], last);
+	for (i = 0; i < 7; i++)
+		free(cell[i]);
 }
 
 int
@@ -192,21 +238,22 @@ reply_print_status(const struct reply *a, int one, FILE *out, FILE *err)
 	fprintf(out, "%-20s %-11s %8s %10s %9s %8s  %s\n", "CLIENT", "STATE",
 	    "EXPIRES", "REFRESH", "REFRESHES", "FAILURES", "LAST ERROR");
 	if (one)
-		reply_print_status_row(o, out);
+		reply_print_status_row(o, out, err);
 	else if (json_object_object_get_ex(o, "clients", &arr) &&
 	    json_object_is_type(arr, json_type_array)) {
 		for (i = 0; i < json_object_array_length(arr); i++)
 			reply_print_status_row(json_object_array_get_idx(arr,
-			    i), out);
+			    i), out, err);
 	}
 	json_object_put(o);
 	return 0;
 }
 
 void
-reply_print_health(const struct reply *a, FILE *out)
+reply_print_health(const struct reply *a, FILE *out, FILE *err)
 {
 	json_object	*o, *arr;
+	char		*esc;
 	size_t		 i;
 
 	if (a->status == 200) {
@@ -217,10 +264,12 @@ reply_print_health(const struct reply *a, FILE *out)
 	fprintf(out, "unavailable");
 	if (o != NULL && json_object_object_get_ex(o, "unavailable", &arr) &&
 	    json_object_is_type(arr, json_type_array)) {
-		for (i = 0; i < json_object_array_length(arr); i++)
-			fprintf(out, "%s%s", i ? ", " : ": ",
-			    json_object_get_string(
-			    json_object_array_get_idx(arr, i)));
+		for (i = 0; i < json_object_array_length(arr); i++) {
+			esc = reply_safe_text(json_object_get_string(
+			    json_object_array_get_idx(arr, i)), err);
+			fprintf(out, "%s%s", i ? ", " : ": ", esc);
+			free(esc);
+		}
 	}
 	fprintf(out, "\n");
 	json_object_put(o);
@@ -235,6 +284,10 @@ reply_print_token(struct reply *a, int header, FILE *out, FILE *err)
 	if (a->len == 0)
 		return reply_fail(err, EX_PROTOCOL, "empty token from "
 		    "crvs-tokend");
+	if (!reply_token_printable(a->body, a->len))
+		return reply_fail(err, EX_PROTOCOL, "crvs-tokend sent a token "
+		    "with characters no token has (spaces, control or "
+		    "non-ASCII)");
 	fprintf(out, "%s%s\n", header ? "Authorization: Bearer " : "",
 	    a->body);
 	return 0;

@@ -34,14 +34,22 @@ int	reply_feed(struct reply *, const char *buf, size_t n,
 /* Wipes and frees the body. */
 void	reply_free(struct reply *);
 
-/* Prints the daemon's error message to err; returns the exit status. */
+/*
+ * Prints the daemon's error message to err, control characters escaped;
+ * returns the exit status.
+ */
 int	reply_error_exit(const struct reply *, const char *client, FILE *err);
 /* The status table of all clients, or of one; returns the exit status. */
 int	reply_print_status(const struct reply *, int one, FILE *out,
 	    FILE *err);
 /* "ok", or "unavailable: NAME, NAME". */
-void	reply_print_health(const struct reply *, FILE *out);
-/* Prints a plain-text token; returns the exit status. */
+void	reply_print_health(const struct reply *, FILE *out, FILE *err);
+/*
+ * Prints a plain-text token (trailing newlines dropped); returns the exit
+ * status. A token with characters no token has is refused.
+ */
 int	reply_print_token(struct reply *, int header, FILE *out, FILE *err);
+/* A token goes to terminals, headers and shell variables: visible ASCII. */
+int	reply_token_printable(const char *, size_t);
 
 #endif

@@ -27,6 +27,7 @@
 struct api {
 	struct client	**clients;
 	size_t		  nclients;
+	struct client	**by_name;	/* clients sorted by name */
 	uid_t		  self_uid;
 	uint64_t	  requests;
 	uint64_t	  tokens_served;
@@ -84,7 +85,15 @@ api_new(uid_t self_uid)
 void
 api_free(struct api *api)
 {
+	free(api->by_name);
 	free(api);
+}
+
+static int
+api_name_cmp(const void *a, const void *b)
+{
+	return strcmp(client_name(*(struct client *const *)a),
+	    client_name(*(struct client *const *)b));
 }
 
 void
@@ -92,6 +101,12 @@ api_set_clients(struct api *api, struct client **clients, size_t n)
 {
 	api->clients = clients;
 	api->nclients = n;
+	/* Every token request looks a name up: not a scan of 1,000. */
+	free(api->by_name);
+	api->by_name = xreallocarray(NULL, n ? n : 1, sizeof *api->by_name);
+	if (n > 0)
+		memcpy(api->by_name, clients, n * sizeof *clients);
+	qsort(api->by_name, n, sizeof *api->by_name, api_name_cmp);
 }
 
 void
@@ -103,11 +118,18 @@ api_count_refused(struct api *api)
 static struct client *
 api_find(struct api *api, const char *name)
 {
-	size_t	i;
+	size_t	lo = 0, hi = api->nclients, mid;
+	int	cmp;
 
-	for (i = 0; i < api->nclients; i++) {
-		if (strcmp(client_name(api->clients[i]), name) == 0)
-			return api->clients[i];
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		cmp = strcmp(name, client_name(api->by_name[mid]));
+		if (cmp == 0)
+			return api->by_name[mid];
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
 	}
 	return NULL;
 }
@@ -146,21 +168,26 @@ api_error(struct api_request *req, int status, const char *code,
 	api_send_json(req, status, o);
 }
 
-static void
-api_send_token(struct api_request *req, const char *name,
+/* Which rendering of a token answer (client_render's kinds). */
+enum api_render {
+	API_RENDER_JSON,
+	API_RENDER_TEXT,
+};
+
+/* Returns a new rendering of the answer with t, with one reference. */
+static struct secblob *
+api_render(enum api_render kind, const char *name,
     const struct client_token *t)
 {
 	json_object	*o, *tok;
-	char		*text;
+	struct secblob	*b;
+	const char	*s;
+	size_t		 len;
 
-	if (req->want_text) {
-		text = secmem_alloc(t->len + 2);
-		memcpy(text, t->token, t->len);
-		text[t->len] = '\n';
-		req->reply(req->ctx, 200, "text/plain; charset=utf-8", text,
-		    t->len + 1);
-		secmem_free(text);
-		return;
+	if (kind == API_RENDER_TEXT) {
+		b = secblob_new(t->token, t->len + 1);
+		b->data[t->len] = '\n';
+		return b;
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "client", json_object_new_string(name));
@@ -173,9 +200,44 @@ api_send_token(struct api_request *req, const char *name,
 	json_object_object_add(o, "expires_in",
 	    json_object_new_int64(t->expires_in_ms / 1000));
 	json_object_get(tok);
-	api_send_json(req, 200, o);
+	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	b = secblob_new(s, len);
+	b->tag[0] = t->expires_at;
+	b->tag[1] = t->expires_in_ms / 1000;
+	explicit_bzero((char *)s, len);
+	json_object_put(o);
 	explicit_bzero((char *)json_object_get_string(tok), t->len);
 	json_object_put(tok);
+	return b;
+}
+
+/*
+ * A token is the same bytes for minutes: each answer is rendered once per
+ * token (the JSON one again when expires_in or expires_at moves, at most
+ * once a second) and kept by the client, which drops it with the token.
+ */
+static void
+api_send_token(struct api_request *req, struct client *c, const char *name,
+    const struct client_token *t)
+{
+	enum api_render	 kind = req->want_text ? API_RENDER_TEXT :
+			    API_RENDER_JSON;
+	const char	*type = req->want_text ? "text/plain; charset=utf-8" :
+			    "application/json";
+	struct secblob	*b = client_render(c, (int)kind);
+
+	if (b == NULL || (kind == API_RENDER_JSON &&
+	    (b->tag[0] != t->expires_at ||
+	    b->tag[1] != t->expires_in_ms / 1000))) {
+		b = api_render(kind, name, t);
+		client_set_render(c, (int)kind, secblob_ref(b));
+	} else
+		secblob_ref(b);
+	if (req->reply_ref != NULL)
+		req->reply_ref(req->ctx, 200, type, b);
+	else
+		req->reply(req->ctx, 200, type, b->data, b->len);
+	secblob_unref(b);
 }
 
 static void
@@ -186,15 +248,16 @@ api_token_cb(void *arg, const struct client_token *t, int status,
 	struct api_request	*req = w->req;
 
 	req->cancel = NULL;
-	/* A reload while this waited may have taken the caller's access. */
-	if (t != NULL && !acl_allowed(client_conf(w->client), &req->peer,
+	/* A reload while this waited may have taken the caller's access
+	 * (or replaced the client: t->client answers). */
+	if (t != NULL && !acl_allowed(client_conf(t->client), &req->peer,
 	    w->api->self_uid)) {
 		w->api->denied++;
 		api_error(req, 403, "forbidden", "uid %lu may no longer read "
 		    "client '%s'", (unsigned long)req->peer.uid, w->name);
 	} else if (t != NULL) {
 		w->api->tokens_served++;
-		api_send_token(req, w->name, t);
+		api_send_token(req, w->client, w->name, t);
 	} else
 		api_error(req, status, status == 504 ? "timeout" :
 		    "unavailable", "%s", message);

@@ -24,6 +24,11 @@ enum api_method {
 typedef void (*api_reply_fn)(void *ctx, int status, const char *content_type,
 		    const char *body, size_t len);
 
+struct secblob;
+/* Sends an answer held by reference (it takes its own reference). */
+typedef void (*api_reply_ref_fn)(void *ctx, int status,
+		    const char *content_type, struct secblob *);
+
 struct api_request {
 	enum api_method		 method;
 	const char		*path;		/* without the query */
@@ -33,6 +38,7 @@ struct api_request {
 	size_t			 body_len;
 	struct acl_peer		 peer;
 	api_reply_fn		 reply;
+	api_reply_ref_fn	 reply_ref;	/* NULL: reply copies */
 	void			*ctx;
 	/* Set by a handler that answers later: undoes the wait if the
 	 * connection goes away first. */

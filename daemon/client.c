@@ -1,11 +1,20 @@
+/*
+ * One configured client of the issuer: the token it serves, the state it is
+ * in, the requests that wait for it, and its single upstream fetch. The
+ * state (enum client_state) changes only through client_set_state, after an
+ * event: a fetch that starts, succeeds or fails, the end of the token's
+ * servable time, a reported rejection. Timers run on clock.c (the boot
+ * clock, injectable), the fetch goes through client_fetch_ops (fetch.c, or a
+ * test's fake), and the arithmetic of when to refresh and how long to back
+ * off is refresh.c's. main.c creates, reconfigures and frees clients; api.c
+ * asks them for tokens and status.
+ */
 #include "config.h"
 
 #include <sys/queue.h>
 
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
 
 #include "client.h"
 #include "clock.h"
@@ -19,13 +28,15 @@
 
 /* Re-mints of a rejected token to wait out before calling it a failure. */
 #define CLIENT_REMINT_TRIES	3
+/* OpenCRVS mints the same string within one second: ask after the next. */
+#define CLIENT_REMINT_DELAY_MS	1100
 
 struct client_waiter {
 	struct client			*client;
 	TAILQ_ENTRY(client_waiter)	 entry;
 	int				 min_valid;	/* seconds */
 	int				 force;		/* wants a new token */
-	struct event			*timeout;
+	struct clock_timer		*timeout;
 	client_token_cb			 cb;
 	void				*arg;
 };
@@ -35,18 +46,25 @@ struct client {
 	struct fetch			*fetch;
 	const struct conf_client	*conf;
 	char				*name;
+	enum client_state		 state;
 
 	char				*token;		/* secmem */
 	size_t				 token_len;
 	int64_t				 obtained;	/* boot ms, request sent */
+	int64_t				 installed;	/* boot ms, answer */
 	int64_t				 expires;	/* boot ms */
 	int64_t				 lifetime;	/* ms */
-	char				*rejected;	/* secmem */
+	uint64_t			 generation;
+	struct secblob			*render[CLIENT_RENDERS];
+	/* A reported token (secmem copy) until a replacement is installed. */
+	char				*rejected;
 	size_t				 rejected_len;
 	int				 remints;
+	int				 remint_due;	/* timer: ask again */
 
 	struct fetch_req		*req;
-	struct clock_timer		*timer;
+	struct clock_timer		*timer;		/* refresh or retry */
+	struct clock_timer		*lapse;		/* end of servable */
 	int				 attempt;	/* failures in a row */
 	uint64_t			 refreshes;
 	uint64_t			 failures;
@@ -58,14 +76,28 @@ struct client {
 	TAILQ_HEAD(, client_waiter)	 waiters;
 	client_observer_cb		 observer;
 	void				*observer_arg;
+	client_token_hook_cb		 hook;
+	void				*hook_arg;
 };
+
+static const struct client_fetch_ops client_real_fetch = {
+	fetch_start, fetch_cancel
+};
+static const struct client_fetch_ops *client_fetch_ops = &client_real_fetch;
+static double (*client_random)(void) = drand48;
 
 static void	client_fetch(struct client *);
 
-static double
-client_random(void)
+void
+client_set_fetch_ops(const struct client_fetch_ops *ops)
 {
-	return drand48();
+	client_fetch_ops = ops != NULL ? ops : &client_real_fetch;
+}
+
+void
+client_set_random(double (*fn)(void))
+{
+	client_random = fn != NULL ? fn : drand48;
 }
 
 const char *
@@ -92,6 +124,25 @@ client_last_error(const struct client *c)
 	return c->last_error;
 }
 
+uint64_t
+client_token_generation(const struct client *c)
+{
+	return c->generation;
+}
+
+int
+client_replacement_pending(const struct client *c)
+{
+	return c->rejected != NULL;
+}
+
+void
+client_set_token_hook(struct client *c, client_token_hook_cb hook, void *arg)
+{
+	c->hook = hook;
+	c->hook_arg = arg;
+}
+
 int64_t
 client_next_fetch_in(const struct client *c)
 {
@@ -103,29 +154,164 @@ client_next_fetch_in(const struct client *c)
 	return d < 0 ? 0 : d;
 }
 
+/* Answers rendered from the token go with it. */
 static void
-client_drop_token(struct client *c)
+client_drop_renders(struct client *c)
 {
+	size_t	i;
+
+	for (i = 0; i < CLIENT_RENDERS; i++) {
+		secblob_unref(c->render[i]);
+		c->render[i] = NULL;
+	}
+}
+
+struct secblob *
+client_render(const struct client *c, int kind)
+{
+	return c->render[kind];
+}
+
+void
+client_set_render(struct client *c, int kind, struct secblob *b)
+{
+	secblob_unref(c->render[kind]);
+	c->render[kind] = c->token != NULL ? b : NULL;
+	if (c->token == NULL)
+		secblob_unref(b);
+}
+
+const char *
+client_state_name(enum client_state s)
+{
+	switch (s) {
+	case CLIENT_STARTING:
+		return "starting";
+	case CLIENT_VALID:
+		return "valid";
+	case CLIENT_REFRESHING:
+		return "refreshing";
+	case CLIENT_RETRYING:
+		return "retrying";
+	case CLIENT_REJECTED:
+		return "rejected";
+	case CLIENT_UNAVAILABLE:
+		return "unavailable";
+	case CLIENT_EXPIRED:
+		return "expired";
+	}
+	fatal("impossible client state %d", (int)s);
+}
+
+/* The one place the state changes. */
+static void
+client_set_state(struct client *c, enum client_state s)
+{
+	if (c->state == s)
+		return;
+	log_info(c->name, "state %s -> %s", client_state_name(c->state),
+	    client_state_name(s));
+	c->state = s;
+}
+
+/* The state after a failure, or after the token stopped being servable
+ * while failures were counted. */
+static enum client_state
+client_failed_state(const struct client *c)
+{
+	if (c->token != NULL)
+		return CLIENT_RETRYING;
+	return c->last_class == REFRESH_REJECTED ? CLIENT_REJECTED :
+	    CLIENT_UNAVAILABLE;
+}
+
+/* The boot time from which the token is no longer servable. */
+static int64_t
+client_lapse_at(const struct client *c)
+{
+	return c->expires - (int64_t)c->conf->min_valid * 1000 + 1;
+}
+
+static void
+client_wipe_token(struct client *c)
+{
+	client_drop_renders(c);
 	secmem_free(c->token);
 	c->token = NULL;
 	c->token_len = 0;
 	c->expires = c->obtained = 0;	/* lifetime: what the issuer gives */
+	clock_timer_stop(c->lapse);
+}
+
+static void
+client_forget_rejected(struct client *c)
+{
+	secmem_free(c->rejected);
+	c->rejected = NULL;
+	c->rejected_len = 0;
+	c->remints = 0;
+}
+
+/* A re-mint of a rejected token is awaited: its timer must not be brought
+ * forward. */
+static int
+client_remint_wait(const struct client *c)
+{
+	return c->remint_due;
+}
+
+/*
+ * The token has fewer than min_valid seconds left (its lapse timer fired,
+ * or a request noticed first, after a suspend): it is dropped, and with no
+ * failure to report and nothing in flight, the overdue refresh is due now
+ * (from the loop: this may run inside client_fetch or client_fail).
+ */
+static void
+client_lapse(struct client *c)
+{
+	log_info(c->name, "the token has less than min_valid (%d s) left; "
+	    "no longer served", c->conf->min_valid);
+	client_wipe_token(c);
+	c->generation++;
+	if (c->hook != NULL)
+		c->hook(c->hook_arg, c, NULL);
+	switch (c->state) {
+	case CLIENT_VALID:
+		client_set_state(c, c->req != NULL ? CLIENT_REFRESHING :
+		    CLIENT_EXPIRED);
+		if (c->req == NULL && !client_remint_wait(c))
+			clock_timer_at(c->timer, clock_boot_ms());
+		break;
+	case CLIENT_RETRYING:
+		client_set_state(c, client_failed_state(c));
+		break;
+	default:
+		break;
+	}
+}
+
+/* Notices the end of the servable time before its timer does. */
+static void
+client_sync(struct client *c)
+{
+	if (c->token != NULL && clock_boot_ms() >= client_lapse_at(c))
+		client_lapse(c);
+}
+
+static void
+client_lapse_cb(void *arg)
+{
+	client_sync(arg);
 }
 
 /* Milliseconds the token has left, or -1 when there is none to serve. */
 static int64_t
 client_remaining(struct client *c)
 {
-	int64_t	left;
-
+	client_sync(c);
 	if (c->token == NULL)
 		return -1;
-	left = c->expires - clock_boot_ms();
-	if (left <= 0) {
-		client_drop_token(c);
-		return -1;
-	}
-	return left;
+	return c->expires - clock_boot_ms();
 }
 
 static int
@@ -142,16 +328,37 @@ client_servable(struct client *c)
 	return client_servable_for(c, c->conf->min_valid);
 }
 
+enum client_state
+client_get_state(struct client *c)
+{
+	client_sync(c);
+	return c->state;
+}
+
+const char *
+client_state(struct client *c)
+{
+	return client_state_name(client_get_state(c));
+}
+
+static void
+client_fill(struct client *c, struct client_token *t)
+{
+	int64_t	left = c->expires - clock_boot_ms();
+
+	t->token = c->token;
+	t->len = c->token_len;
+	t->expires_in_ms = left;
+	t->expires_at = (clock_wall_ms() + left) / 1000;
+	t->client = c;
+}
+
 static void
 client_answer(struct client *c, client_token_cb cb, void *arg)
 {
 	struct client_token	t;
-	int64_t			left = client_remaining(c);
 
-	t.token = c->token;
-	t.len = c->token_len;
-	t.expires_in_ms = left;
-	t.expires_at = (clock_wall_ms() + left) / 1000;
+	client_fill(c, &t);
 	cb(arg, &t, 200, NULL);
 }
 
@@ -159,7 +366,7 @@ static void
 client_waiter_free(struct client_waiter *w)
 {
 	TAILQ_REMOVE(&w->client->waiters, w, entry);
-	event_free(w->timeout);
+	clock_timer_free(w->timeout);
 	free(w);
 }
 
@@ -171,7 +378,7 @@ client_waiter_cancel(struct client_waiter *w)
 }
 
 static void
-client_waiter_timeout_cb(evutil_socket_t fd, short what, void *arg)
+client_waiter_timeout_cb(void *arg)
 {
 	struct client_waiter	*w = arg;
 	client_token_cb		 cb = w->cb;
@@ -262,40 +469,54 @@ client_fail(struct client *c, enum refresh_error class, long status,
 	delay = refresh_backoff(c->attempt, class, client_random(),
 	    retry_after_ms, until);
 	client_schedule(c, delay);
+	client_set_state(c, client_failed_state(c));
 	log_warn(c->name, "token request failed (%s); retry %d in %.1f s%s",
 	    c->last_error, c->attempt, (double)delay / 1000,
 	    client_servable(c) ? ", serving the previous token meanwhile" : "");
 	client_wake(c, c->last_error);
 }
 
+/* Plans the proactive refresh of the current token. */
 static void
-client_install(struct client *c, struct token_result *t, int64_t sent)
+client_plan(struct client *c)
 {
 	int64_t	delay;
 
-	client_drop_token(c);
+	delay = refresh_delay(c->lifetime, c->conf->refresh_margin,
+	    c->conf->min_valid, client_random());
+	clock_timer_at(c->timer, c->obtained + delay);
+}
+
+static void
+client_install(struct client *c, struct token_result *t, int64_t sent)
+{
+	struct client_token	tok;
+
+	client_wipe_token(c);
+	client_forget_rejected(c);
 	c->token = t->token;
 	c->token_len = t->len;
 	t->token = NULL;
 	c->obtained = sent;
+	c->installed = clock_boot_ms();
 	c->lifetime = t->lifetime_ms;
 	c->expires = sent + t->lifetime_ms;
 	c->attempt = 0;
-	c->remints = 0;
 	c->refreshes++;
+	c->generation++;
 	c->last_class = REFRESH_OK;
 	c->last_refresh = clock_wall_ms();
-	secmem_free(c->rejected);
-	c->rejected = NULL;
-	c->rejected_len = 0;
-	delay = refresh_delay(c->lifetime, c->conf->refresh_margin,
-	    c->conf->min_valid, client_random());
-	clock_timer_at(c->timer, c->obtained + delay);
+	clock_timer_at(c->lapse, client_lapse_at(c));
+	client_plan(c);
+	client_set_state(c, CLIENT_VALID);
 	log_info(c->name, "new token (%zu bytes, %s), valid %lld s by %s; "
 	    "next refresh in %lld s", c->token_len,
 	    t->is_jwt ? "JWT" : "opaque", (long long)(c->lifetime / 1000),
-	    t->judged_by, (long long)((c->obtained + delay - clock_boot_ms()) /
-	    1000));
+	    t->judged_by, (long long)(client_next_fetch_in(c) / 1000));
+	if (c->hook != NULL) {
+		client_fill(c, &tok);
+		c->hook(c->hook_arg, c, &tok);
+	}
 }
 
 static void
@@ -307,6 +528,7 @@ client_fetch_cb(void *arg, const struct fetch_result *res)
 	char			*cause = NULL, *why;
 	int64_t			 left;
 
+	client_sync(c);		/* while the request still counts */
 	c->req = NULL;
 	c->attempted = 1;
 	if (res->error != NULL) {
@@ -315,10 +537,8 @@ client_fetch_cb(void *arg, const struct fetch_result *res)
 		goto out;
 	}
 	if (res->status != 200) {
-		why = xasprintf("%s", res->status >= 500 ?
-		    "server error" : res->status == 401 ?
-		    "invalid_client (wrong credentials, or the issuer's "
-		    "backend is down)" : "request refused");
+		why = token_describe_error(res->status, res->body, res->len,
+		    c->conf);
 		client_fail(c, refresh_classify_status(res->status),
 		    res->status, res->retry_after_ms, why);
 		free(why);
@@ -341,7 +561,10 @@ client_fetch_cb(void *arg, const struct fetch_result *res)
 		if (++c->remints < CLIENT_REMINT_TRIES) {
 			log_info(c->name, "issuer handed back the rejected "
 			    "token; asking again in a second");
-			client_schedule(c, 1100);
+			client_schedule(c, CLIENT_REMINT_DELAY_MS);
+			c->remint_due = 1;
+			if (c->token == NULL && c->state == CLIENT_REFRESHING)
+				client_set_state(c, CLIENT_EXPIRED);
 			goto out;
 		}
 		client_fail(c, REFRESH_BAD_RESPONSE, 200, -1,
@@ -375,9 +598,14 @@ client_fetch(struct client *c)
 
 	if (c->req != NULL)
 		return;
+	client_sync(c);
 	clock_timer_stop(c->timer);
+	c->remint_due = 0;
+	if (c->state == CLIENT_EXPIRED)
+		client_set_state(c, CLIENT_REFRESHING);
 	log_debug(c->name, "requesting a token from the issuer");
-	c->req = fetch_start(c->fetch, c->conf, client_fetch_cb, c, &cause);
+	c->req = client_fetch_ops->start(c->fetch, c->conf, client_fetch_cb,
+	    c, &cause);
 	if (c->req == NULL) {
 		c->attempted = 1;
 		client_fail(c, REFRESH_TRANSIENT, 0, -1, cause);
@@ -397,10 +625,12 @@ client_new(struct event_base *base, struct fetch *fetch,
 	c->fetch = fetch;
 	c->conf = conf;
 	c->name = xstrdup(conf->name);
+	c->state = CLIENT_STARTING;
 	c->observer = observer;
 	c->observer_arg = arg;
 	TAILQ_INIT(&c->waiters);
 	c->timer = clock_timer_new(base, client_timer_cb, c);
+	c->lapse = clock_timer_new(base, client_lapse_cb, c);
 	client_fetch(c);
 	return c;
 }
@@ -410,29 +640,66 @@ client_free(struct client *c)
 {
 	if (c == NULL)
 		return;
-	fetch_cancel(c->req);
+	client_fetch_ops->cancel(c->req);
 	c->req = NULL;
-	client_drop_token(c);
+	client_wipe_token(c);
 	client_wake(c, "the client was removed from the configuration");
 	clock_timer_free(c->timer);
-	secmem_free(c->rejected);
+	clock_timer_free(c->lapse);
+	client_forget_rejected(c);
 	free(c->last_error);
 	free(c->name);
 	free(c);
 }
 
 void
+client_hand_over(struct client *old, struct client *to)
+{
+	struct client_waiter	*w;
+	int			 n = 0;
+
+	while ((w = TAILQ_FIRST(&old->waiters)) != NULL) {
+		TAILQ_REMOVE(&old->waiters, w, entry);
+		w->client = to;
+		TAILQ_INSERT_TAIL(&to->waiters, w, entry);
+		n++;
+	}
+	/* The new client must not hand back a token reported rejected. */
+	if (old->rejected != NULL && to->rejected == NULL) {
+		to->rejected = secmem_strndup(old->rejected, old->rejected_len);
+		to->rejected_len = old->rejected_len;
+	}
+	if (n > 0)
+		log_info(to->name, "%d request%s of the replaced client "
+		    "now wait%s for this one", n, n == 1 ? "" : "s",
+		    n == 1 ? "s" : "");
+	/* Its first fetch could not start: they would wait for nothing. */
+	if (to->req == NULL && !client_remint_wait(to))
+		client_wake(to, to->last_error != NULL ? to->last_error :
+		    "cannot ask the issuer");
+}
+
+void
 client_set_conf(struct client *c, const struct conf_client *conf)
 {
-	int64_t	delay;
-
 	c->conf = conf;
-	/* Timing settings may have changed: re-plan a pending refresh. */
-	if (c->token != NULL && c->attempt == 0 && c->req == NULL) {
-		delay = refresh_delay(c->lifetime, conf->refresh_margin,
-		    conf->min_valid, client_random());
-		clock_timer_at(c->timer, c->obtained + delay);
+	/* Timing settings may have changed: re-plan what depends on them. */
+	if (c->token != NULL) {
+		clock_timer_at(c->lapse, client_lapse_at(c));
+		client_sync(c);
 	}
+	if (c->token != NULL && c->state == CLIENT_VALID && c->req == NULL &&
+	    !client_remint_wait(c))
+		client_plan(c);
+}
+
+/* A forced refresh right after a fetch gets that fetch's token: each one
+ * costs the issuer a bcrypt check. */
+static int
+client_rate_limited(struct client *c)
+{
+	return c->token != NULL && clock_boot_ms() - c->installed <
+	    (int64_t)c->conf->refresh_min_interval * 1000;
 }
 
 struct client_waiter *
@@ -441,27 +708,39 @@ client_get_token(struct client *c, int min_valid, int force,
     client_token_cb cb, void *arg)
 {
 	struct client_waiter	*w;
-	struct timeval		 tv;
 	char			*msg;
+	int			 reporter = 0;
 
+	client_sync(c);
 	if (min_valid < c->conf->min_valid)
 		min_valid = c->conf->min_valid;
 	if (rejected != NULL) {
-		if (c->token != NULL && util_timingsafe_eq(c->token,
-		    c->token_len, rejected, rejected_len)) {
-			log_info(c->name, "current token reported rejected; "
-			    "fetching a new one");
-			secmem_free(c->rejected);
-			c->rejected = c->token;
-			c->rejected_len = c->token_len;
-			c->token = NULL;
-			c->token_len = 0;
-			c->remints = 0;
-			force = 1;
+		if ((c->token != NULL && util_timingsafe_eq(c->token,
+		    c->token_len, rejected, rejected_len)) ||
+		    (c->rejected != NULL && util_timingsafe_eq(c->rejected,
+		    c->rejected_len, rejected, rejected_len))) {
+			/* Others keep it until its replacement is there. */
+			if (c->rejected == NULL) {
+				log_info(c->name, "current token reported "
+				    "rejected; fetching a replacement");
+				c->rejected = secmem_strndup(c->token,
+				    c->token_len);
+				c->rejected_len = c->token_len;
+				c->remints = 0;
+			}
+			reporter = force = 1;
 		} else
 			force = 0;	/* already replaced */
 	}
 	if (!force && client_servable_for(c, min_valid)) {
+		client_answer(c, cb, arg);
+		return NULL;
+	}
+	if (force && !reporter && client_rate_limited(c) &&
+	    client_servable_for(c, min_valid)) {
+		log_debug(c->name, "forced refresh %.1f s after the last "
+		    "fetch: answering with its token",
+		    (double)(clock_boot_ms() - c->installed) / 1000);
 		client_answer(c, cb, arg);
 		return NULL;
 	}
@@ -490,8 +769,7 @@ client_get_token(struct client *c, int min_valid, int force,
 	 * wakes the waiters at once, and this request must not be one of
 	 * them (its caller would be told of a wait that already ended).
 	 */
-	if (c->req == NULL && (!clock_timer_pending(c->timer) ||
-	    (c->attempt == 0 && c->remints == 0))) {
+	if (c->req == NULL && !client_remint_wait(c)) {
 		client_fetch(c);	/* or the scheduled one, brought forward */
 		if (c->req == NULL) {
 			msg = xasprintf("no valid token for %s: %s", c->name,
@@ -508,25 +786,10 @@ client_get_token(struct client *c, int min_valid, int force,
 	w->force = force;
 	w->cb = cb;
 	w->arg = arg;
-	w->timeout = evtimer_new(c->base, client_waiter_timeout_cb, w);
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(w->timeout, &tv);
+	w->timeout = clock_timer_new(c->base, client_waiter_timeout_cb, w);
+	clock_timer_at(w->timeout, clock_boot_ms() + timeout_ms);
 	TAILQ_INSERT_TAIL(&c->waiters, w, entry);
 	return w;
-}
-
-const char *
-client_state(struct client *c)
-{
-	if (client_servable(c))
-		return c->attempt > 0 ? "retrying" : "valid";
-	if (c->req != NULL && c->attempt == 0)
-		return c->attempted ? "refreshing" : "starting";
-	if (c->attempt > 0)
-		return c->last_class == REFRESH_REJECTED ? "rejected" :
-		    "unavailable";
-	return "expired";
 }
 
 static json_object *
@@ -568,5 +831,7 @@ client_status_json(struct client *c)
 	    json_object_new_string(refresh_error_name(c->last_class)) : NULL);
 	json_object_object_add(o, "token_length", c->token != NULL ?
 	    json_object_new_int64((int64_t)c->token_len) : NULL);
+	json_object_object_add(o, "replacement_pending",
+	    json_object_new_boolean(c->rejected != NULL));
 	return o;
 }

@@ -4,12 +4,16 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +64,7 @@ conf_new(void)
 	conf->socket_mode = 0660;
 	conf->socket_gid = (gid_t)-1;
 	conf->log_level = LOG_INFO;
+	conf->max_upstream = CONF_MAX_UPSTREAM;
 	return conf;
 }
 
@@ -73,6 +78,9 @@ conf_client_defaults(struct conf_client *c)
 	c->min_valid = 30;
 	c->fallback_lifetime = 600;
 	c->timeout = 10;
+	c->refresh_min_interval = 10;
+	c->token_file_mode = 0640;
+	c->token_file_gid = (gid_t)-1;
 }
 
 static void
@@ -92,6 +100,8 @@ conf_client_free(struct conf_client *c)
 	free(c->allow_uids);
 	free(c->allow_gids);
 	free(c->ca_file);
+	free(c->token_file);
+	free(c->token_file_group);
 	free(c);
 }
 
@@ -161,18 +171,29 @@ conf_client_same_source(const struct conf_client *a,
 	    conf_streq(a->ca_file, b->ca_file);
 }
 
-static int
+int
 conf_is_loopback(const char *host)
 {
-	size_t	n = strlen(host);
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+	char		 buf[INET6_ADDRSTRLEN];
+	size_t		 n = strlen(host);
 
-	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-	    strcmp(host, "[::1]") == 0)
+	/* Decided by the address parser, never by text that a resolver
+	 * could read otherwise ("127.0.0.300", "127.0.0.1."). */
+	if (strcasecmp(host, "localhost") == 0)
 		return 1;
-	if (strncmp(host, "127.", 4) != 0)
-		return 0;
-	/* Only a dotted quad, not "127.example.org". */
-	return n > 4 && strspn(host, "0123456789.") == n;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']' &&
+	    n - 2 < sizeof buf) {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		host = buf;
+	}
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
 }
 
 int
@@ -206,6 +227,66 @@ conf_check_url(const char *url, char **cause)
 	return rc;
 }
 
+/*
+ * A token file's path: absolute, naming a file (not a directory), without
+ * "." or ".." components, so that its directory is what it looks like.
+ */
+static int
+conf_check_token_file(const char *path, char **cause)
+{
+	const char	*s;
+	size_t		 n;
+
+	if (*path != '/')
+		return util_cause(cause, "token_file must be an absolute path");
+	if (strlen(path) >= PATH_MAX)
+		return util_cause(cause, "token_file is too long");
+	if (path[strlen(path) - 1] == '/')
+		return util_cause(cause, "token_file must name a file, not a "
+		    "directory");
+	for (s = path; *s != '\0'; s += n) {
+		s += strspn(s, "/");
+		n = strcspn(s, "/");
+		if ((n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
+			return util_cause(cause, "token_file must not have . "
+			    "or .. components");
+	}
+	return 0;
+}
+
+/*
+ * Opens a file the configuration names. Configuration is also read during a
+ * reload, inside the event loop, so the open must never block: O_NONBLOCK
+ * keeps a FIFO (or a device) from waiting for a writer, and only a regular
+ * file is accepted. nofollow refuses a symbolic link (secrets). Returns the
+ * descriptor with its stat, or -1 with errno (0: not a regular file) and a
+ * cause: "cannot VERB WHAT PATH: why".
+ */
+static int
+conf_open_regular(const char *path, const char *what, const char *verb,
+    int nofollow, struct stat *st, char **cause)
+{
+	int	 fd, flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+
+	if (nofollow)
+		flags |= O_NOFOLLOW;
+	if ((fd = open(path, flags)) == -1) {
+		if (nofollow && errno == ELOOP)
+			return util_cause(cause, "%s %s is a symbolic link",
+			    what, path);
+		return util_cause(cause, "cannot %s %s %s: %s", verb, what,
+		    path, strerror(errno));
+	}
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = 0;
+		return util_cause(cause, "%s %s is not a regular file", what,
+		    path);
+	}
+	return fd;
+}
+
 /* Reads a secret file that only its owner may read. */
 static char *
 conf_read_secret(const char *path, char **cause)
@@ -217,14 +298,13 @@ conf_read_secret(const char *path, char **cause)
 	int		 fd;
 	char		*s;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		util_cause(cause, "cannot open secret %s: %s", path,
-		    strerror(errno));
+	if ((fd = conf_open_regular(path, "secret", "open", 1, &st, cause)) == -1)
 		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	/* As ssh with a key: another user could have written it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
 		close(fd);
-		util_cause(cause, "secret %s is not a regular file", path);
+		util_cause(cause, "secret %s is owned by uid %lu, not by root "
+		    "or the daemon's user", path, (unsigned long)st.st_uid);
 		return NULL;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -384,7 +464,12 @@ static int
 conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
     const char *value, char **cause)
 {
-	void	*ids;
+	struct group	*gr;
+	struct stat	 st;
+	void		*ids;
+	long long	 v;
+	char		*end;
+	int		 fd;
 
 	if (strcmp(key, "token_url") == 0) {
 		if (conf_check_url(value, cause) == -1)
@@ -446,16 +531,57 @@ conf_client_key(struct conf_parse *p, struct conf_client *c, const char *key,
 		return conf_int(value, 1, 86400, &c->fallback_lifetime, cause);
 	else if (strcmp(key, "timeout") == 0)
 		return conf_int(value, 1, 300, &c->timeout, cause);
+	else if (strcmp(key, "refresh_min_interval") == 0)
+		return conf_int(value, 0, 3600, &c->refresh_min_interval,
+		    cause);
 	else if (strcmp(key, "ca_file") == 0) {
 		if (*value == '\0')
 			return 0;
 		if (*value != '/')
 			return util_cause(cause, "ca_file must be an absolute "
 			    "path");
-		if (access(value, R_OK) == -1)
-			return util_cause(cause, "cannot read ca_file %s: %s",
-			    value, strerror(errno));
+		/* libcurl opens it later, in the loop: it must not block. */
+		if ((fd = conf_open_regular(value, "ca_file", "read", 0,
+		    &st, cause)) == -1)
+			return -1;
+		close(fd);
 		c->ca_file = xstrdup(value);
+	} else if (strcmp(key, "token_file") == 0) {
+		if (*value == '\0')
+			return 0;
+		if (conf_check_token_file(value, cause) == -1)
+			return -1;
+		c->token_file = xstrdup(value);
+	} else if (strcmp(key, "token_file_format") == 0) {
+		if (strcmp(value, "token") == 0)
+			c->token_file_format = CONF_FILE_TOKEN;
+		else if (strcmp(value, "header") == 0)
+			c->token_file_format = CONF_FILE_HEADER;
+		else if (strcmp(value, "json") == 0)
+			c->token_file_format = CONF_FILE_JSON;
+		else
+			return util_cause(cause, "token_file_format must be "
+			    "token, header or json, not '%s'", value);
+	} else if (strcmp(key, "token_file_mode") == 0) {
+		errno = 0;
+		v = strtoll(value, &end, 8);
+		/* Only the owner (the daemon) writes; nobody executes. */
+		if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 ||
+		    v > 0777 || (v & 0133) != 0)
+			return util_cause(cause, "token_file_mode must be an "
+			    "octal mode that lets group and others at most "
+			    "read, such as 0640");
+		c->token_file_mode = (mode_t)v;
+	} else if (strcmp(key, "token_file_group") == 0) {
+		if (*value == '\0')
+			return 0;
+		if ((gr = getgrnam(value)) != NULL)
+			c->token_file_gid = gr->gr_gid;
+		else if (util_parse_int(value, 0, UINT32_MAX - 1, &v) == 0)
+			c->token_file_gid = (gid_t)v;
+		else
+			return util_cause(cause, "unknown group '%s'", value);
+		c->token_file_group = xstrdup(value);
 	} else
 		return util_cause(cause, "unknown key '%s' in [client %s]",
 		    key, c->name);
@@ -502,7 +628,9 @@ conf_daemon_key(struct conf *conf, const char *key, const char *value,
 			return util_cause(cause, "log_level must be error, "
 			    "warning, info or debug");
 		conf->log_level = level;
-	} else
+	} else if (strcmp(key, "max_upstream") == 0)
+		return conf_int(value, 1, 64, &conf->max_upstream, cause);
+	else
 		return util_cause(cause, "unknown key '%s' in [daemon]", key);
 	return 0;
 }
@@ -635,15 +763,20 @@ conf_parse(struct conf *conf, const char *path, int dropin, char **cause)
 {
 	struct conf_parse	 p = { 0 };
 	struct stat		 st;
-	int			 rc;
+	int			 fd, rc;
 
 	p.conf = conf;
 	p.dropin = dropin;
 	p.file = path;
-	if ((p.fp = fopen(path, "re")) == NULL)
+	if ((fd = conf_open_regular(path, "configuration file", "open", 0,
+	    &st, NULL)) == -1)
+		return util_cause(cause, "%s: %s", path, errno == 0 ?
+		    "not a regular file" : strerror(errno));
+	if ((p.fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
 		return util_cause(cause, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(p.fp), &st) == 0)
-		p.others_can_read = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+	}
+	p.others_can_read = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 
 	/* Debian's libinih takes its settings at run time. */
 	ini_allow_multiline = 0;
@@ -679,8 +812,8 @@ conf_parse_file(struct conf *conf, const char *path, char **cause)
 int
 conf_finish(struct conf *conf, char **cause)
 {
-	struct conf_client	*c;
-	size_t			 i;
+	struct conf_client	*c, *o;
+	size_t			 i, j;
 	const char		*missing;
 
 	for (i = 0; i < conf->nclients; i++) {
@@ -701,6 +834,26 @@ conf_finish(struct conf *conf, char **cause)
 			    "(%d) must be less than fallback_lifetime (%d)",
 			    c->file, c->line, c->name, c->min_valid,
 			    c->fallback_lifetime);
+		if (c->token_file == NULL && (c->token_file_group != NULL ||
+		    c->token_file_mode != 0640 ||
+		    c->token_file_format != CONF_FILE_TOKEN))
+			return util_cause(cause, "%s:%d: [client %s] sets "
+			    "token_file_* keys but no token_file", c->file,
+			    c->line, c->name);
+		if (c->token_file == NULL)
+			continue;
+		if (strcmp(c->token_file, conf->socket_path) == 0)
+			return util_cause(cause, "%s:%d: [client %s] token_file "
+			    "is the socket's path", c->file, c->line, c->name);
+		for (j = 0; j < i; j++) {
+			o = conf->clients[j];
+			if (o->token_file != NULL &&
+			    strcmp(o->token_file, c->token_file) == 0)
+				return util_cause(cause, "%s:%d: [client %s] "
+				    "token_file %s is already [client %s]'s "
+				    "(%s:%d)", c->file, c->line, c->name,
+				    c->token_file, o->name, o->file, o->line);
+		}
 	}
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #define CONF_NAME_MAX		64
 #define CONF_DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
+#define CONF_MAX_UPSTREAM	4	/* default max_upstream */
 
 enum conf_format {
 	CONF_FORMAT_JSON,
@@ -19,6 +20,13 @@ enum conf_format {
 enum conf_auth {
 	CONF_AUTH_BODY,
 	CONF_AUTH_BASIC,
+};
+
+/* What a token file holds (see tokenfile.c). */
+enum conf_file_format {
+	CONF_FILE_TOKEN,	/* the token and a newline */
+	CONF_FILE_HEADER,	/* "Authorization: Bearer TOKEN" */
+	CONF_FILE_JSON,		/* the socket's JSON answer */
 };
 
 struct conf_client {
@@ -42,7 +50,15 @@ struct conf_client {
 	int		 min_valid;
 	int		 fallback_lifetime;
 	int		 timeout;
+	int		 refresh_min_interval;	/* seconds */
 	char		*ca_file;	/* NULL when unset */
+	/* Token file: NULL when unset. Not part of the source: a reload
+	 * that changes only these keeps the token and moves the file. */
+	char		*token_file;
+	enum conf_file_format token_file_format;
+	mode_t		 token_file_mode;
+	char		*token_file_group;	/* as written; NULL when unset */
+	gid_t		 token_file_gid;	/* (gid_t)-1 when unset */
 };
 
 struct conf {
@@ -52,6 +68,7 @@ struct conf {
 	char		*socket_group;	/* NULL when unset */
 	gid_t		 socket_gid;
 	int		 log_level;	/* syslog priority */
+	int		 max_upstream;	/* requests in flight per issuer */
 	struct conf_client **clients;
 	size_t		 nclients;
 };
@@ -86,5 +103,8 @@ int		 conf_client_same_source(const struct conf_client *,
 int		 conf_valid_name(const char *);
 /* https://, or http:// to a loopback host. */
 int		 conf_check_url(const char *url, char **cause);
+/* A URL's host is 127.0.0.0/8 or ::1 (as inet_pton reads them, brackets
+ * allowed) or the literal "localhost". */
+int		 conf_is_loopback(const char *host);
 
 #endif

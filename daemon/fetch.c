@@ -1,4 +1,14 @@
+/*
+ * Upstream token requests: libcurl's multi interface driven by libevent
+ * (after curl's hiperfifo.c). Owns every curl handle. To protect the
+ * issuer (OpenCRVS checks each secret with bcrypt), at most max_upstream
+ * requests per issuer host are in flight; the others wait in order in that
+ * host's queue, and start as earlier ones end. client.c calls fetch_start
+ * and fetch_cancel and gets one callback per request.
+ */
 #include "config.h"
+
+#include <sys/queue.h>
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -16,10 +26,23 @@
 #include "secmem.h"
 #include "util.h"
 
+struct fetch_req;
+
+/* One issuer host ("host:port"): its requests in flight and its queue. */
+struct fetch_host {
+	char			*key;
+	int			 active;
+	TAILQ_HEAD(, fetch_req)	 queue;
+	LIST_ENTRY(fetch_host)	 entry;
+};
+
 struct fetch {
 	struct event_base	*base;
 	CURLM			*multi;
 	struct event		*timer;
+	struct event		*kick;		/* starts queued requests */
+	int			 max_per_host;
+	LIST_HEAD(, fetch_host)	 hosts;
 };
 
 struct fetch_req {
@@ -38,7 +61,12 @@ struct fetch_req {
 	int64_t			 wall_sent;
 	fetch_cb		 cb;
 	void			*arg;
+	struct fetch_host	*host;
+	int			 state;		/* FETCH_QUEUED... */
+	TAILQ_ENTRY(fetch_req)	 entry;		/* in host->queue */
 };
+#define FETCH_QUEUED	0
+#define FETCH_ACTIVE	1
 
 /* One per socket curl watches. */
 struct fetch_sock {
@@ -46,6 +74,7 @@ struct fetch_sock {
 };
 
 static void	fetch_check_done(struct fetch *);
+static void	fetch_kick_cb(evutil_socket_t, short, void *);
 
 static void
 fetch_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -127,6 +156,9 @@ fetch_new(struct event_base *base)
 	if ((f->multi = curl_multi_init()) == NULL)
 		fatal("curl_multi_init failed");
 	f->timer = evtimer_new(base, fetch_timer_cb, f);
+	f->kick = event_new(base, -1, 0, fetch_kick_cb, f);
+	f->max_per_host = FETCH_MAX_UPSTREAM;
+	LIST_INIT(&f->hosts);
 	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION,
 	    fetch_multi_socket_cb);
 	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
@@ -139,11 +171,63 @@ fetch_new(struct event_base *base)
 void
 fetch_free(struct fetch *f)
 {
+	struct fetch_host	*h;
+
 	if (f == NULL)
 		return;
+	/* The clients cancelled their requests first: hosts are empty. */
+	while ((h = LIST_FIRST(&f->hosts)) != NULL) {
+		LIST_REMOVE(h, entry);
+		free(h->key);
+		free(h);
+	}
 	curl_multi_cleanup(f->multi);
 	event_free(f->timer);
+	event_free(f->kick);
 	free(f);
+}
+
+void
+fetch_set_max_upstream(struct fetch *f, int n)
+{
+	f->max_per_host = n > 0 ? n : 1;
+	/* A higher cap lets queued requests go now. */
+	event_active(f->kick, EV_TIMEOUT, 0);
+}
+
+/* The queue of an issuer: scheme aside, the same host and port. */
+static struct fetch_host *
+fetch_host_get(struct fetch *f, const char *url)
+{
+	struct fetch_host	*h;
+	CURLU			*u;
+	char			*host = NULL, *port = NULL, *key;
+
+	if ((u = curl_url()) == NULL)
+		fatal("curl_url failed");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK)
+		key = xstrdup(url);	/* (conf.c checked it) */
+	else
+		key = xasprintf("%s:%s", host, port);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	for (key[strcspn(key, "?")] = '\0', host = key; *host != '\0'; host++)
+		*host = (char)tolower((unsigned char)*host);
+	LIST_FOREACH(h, &f->hosts, entry) {
+		if (strcmp(h->key, key) == 0) {
+			free(key);
+			return h;
+		}
+	}
+	h = xcalloc(1, sizeof *h);
+	h->key = key;
+	TAILQ_INIT(&h->queue);
+	LIST_INSERT_HEAD(&f->hosts, h, entry);
+	return h;
 }
 
 static size_t
@@ -214,10 +298,17 @@ fetch_req_free(struct fetch_req *r)
 {
 	struct curl_slist	*h;
 
-	if (r->easy != NULL) {
+	if (r->state == FETCH_QUEUED)
+		TAILQ_REMOVE(&r->host->queue, r, entry);
+	else {
 		curl_multi_remove_handle(r->fetch->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		r->host->active--;
+		/* Its place goes to the next in the queue, from the loop:
+		 * this may run inside the caller's callback. */
+		if (!TAILQ_EMPTY(&r->host->queue))
+			event_active(r->fetch->kick, EV_TIMEOUT, 0);
 	}
+	curl_easy_cleanup(r->easy);
 	/* The Authorization: Basic header holds the secret. */
 	for (h = r->headers; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
@@ -431,13 +522,92 @@ fetch_check_done(struct fetch *f)
 	}
 }
 
+/* Moves a request from its host's queue to curl. */
+static int
+fetch_dispatch(struct fetch_req *r, char **cause)
+{
+	CURLMcode	 mc;
+
+	TAILQ_REMOVE(&r->host->queue, r, entry);
+	r->state = FETCH_ACTIVE;
+	r->host->active++;
+	/* The token's lifetime counts from the moment it is asked for. */
+	r->boot_sent = clock_boot_ms();
+	r->wall_sent = clock_wall_ms();
+	if ((mc = curl_multi_add_handle(r->fetch->multi, r->easy)) !=
+	    CURLM_OK) {
+		util_cause(cause, "cannot start request: %s",
+		    curl_multi_strerror(mc));
+		fetch_req_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts queued requests, oldest first, up to each host's cap. */
+static void
+fetch_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch		*f = arg;
+	struct fetch_host	*h;
+	struct fetch_req	*r;
+	char			*cause = NULL;
+	fetch_cb		 cb;
+	void			*cbarg;
+	struct fetch_result	 res;
+
+	LIST_FOREACH(h, &f->hosts, entry) {
+		while (h->active < f->max_per_host &&
+		    (r = TAILQ_FIRST(&h->queue)) != NULL) {
+			cb = r->cb;
+			cbarg = r->arg;
+			if (fetch_dispatch(r, &cause) == 0)
+				continue;
+			/* As if curl had failed: the client backs off. */
+			memset(&res, 0, sizeof res);
+			res.error = cause;
+			res.body = "";
+			res.date = -1;
+			res.retry_after_ms = -1;
+			res.boot_sent = clock_boot_ms();
+			res.wall_sent = clock_wall_ms();
+			cb(cbarg, &res);
+			free(cause);
+			cause = NULL;
+		}
+	}
+}
+
+/*
+ * A loopback issuer is never reached through a proxy from the environment
+ * (http_proxy, ALL_PROXY): its http:// request carries the secret in clear
+ * text. Other hosts keep the environment's proxy (https_proxy: a CONNECT
+ * tunnel keeps TLS end to end). A URL curl cannot read counts as loopback:
+ * no proxy.
+ */
+static int
+fetch_url_is_loopback(const char *url)
+{
+	CURLU	*u;
+	char	*host = NULL;
+	int	 loopback = 1;
+
+	if ((u = curl_url()) == NULL)
+		fatal("curl_url failed");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		loopback = conf_is_loopback(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return loopback;
+}
+
 struct fetch_req *
 fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
     void *arg, char **cause)
 {
 	struct fetch_req	*r = xcalloc(1, sizeof *r);
 	CURL			*e;
-	CURLMcode		 mc;
 
 	r->fetch = f;
 	r->cb = cb;
@@ -451,6 +621,8 @@ fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
 	r->headers = curl_slist_append(r->headers, "Expect:");
 
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	if (fetch_url_is_loopback(c->token_url))
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_VERBOSE, 0L);
@@ -478,13 +650,15 @@ fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
 	/* A fresh connection each time: refreshes are minutes apart. */
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 
-	r->boot_sent = clock_boot_ms();
-	r->wall_sent = clock_wall_ms();
-	if ((mc = curl_multi_add_handle(f->multi, e)) != CURLM_OK) {
-		util_cause(cause, "cannot start request: %s",
-		    curl_multi_strerror(mc));
-		fetch_req_free(r);
-		return NULL;
-	}
+	r->host = fetch_host_get(f, c->token_url);
+	r->state = FETCH_QUEUED;
+	TAILQ_INSERT_TAIL(&r->host->queue, r, entry);
+	if (r->host->active < f->max_per_host &&
+	    TAILQ_FIRST(&r->host->queue) == r) {
+		if (fetch_dispatch(r, cause) == -1)
+			return NULL;
+	} else
+		log_debug(NULL, "%s: %d token requests in flight; the next "
+		    "one waits its turn", r->host->key, r->host->active);
 	return r;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #define FETCH_BODY_MAX	(256 * 1024)
+#define FETCH_MAX_UPSTREAM	4	/* requests in flight per issuer host */
 
 struct event_base;
 struct conf_client;
@@ -31,9 +32,12 @@ typedef void (*fetch_cb)(void *arg, const struct fetch_result *);
 
 struct fetch	*fetch_new(struct event_base *);
 void		 fetch_free(struct fetch *);
+/* At most n requests in flight per issuer host; the rest queue in order. */
+void		 fetch_set_max_upstream(struct fetch *, int n);
 /*
- * Starts a token request for client; cb is called once, from the loop,
- * unless the request is cancelled first. Returns NULL and a cause if the
+ * Starts a token request for client, or queues it behind others to the
+ * same issuer host; cb is called once, from the loop, unless the request
+ * is cancelled first (queued or not). Returns NULL and a cause if the
  * request cannot be started.
  */
 struct fetch_req *fetch_start(struct fetch *, const struct conf_client *,

@@ -14,6 +14,7 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "util.h"
 
 static int	log_level = LOG_INFO;
 static int	log_journal;	/* stderr is connected to journald */
@@ -95,12 +96,27 @@ log_vmsg(int prio, const char *client, const char *fmt, va_list ap)
 {
 	char		 msg[1024];
 	char		 stamp[32];
+	char		*p, *esc;
 	struct timespec	 ts;
 	struct tm	 tm;
 
 	if (prio > log_level)
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	/*
+	 * Callers escape what came from outside; this is the last guard: no
+	 * line can forge another or reach a terminal with control characters.
+	 * (Only then does it allocate: fatal's "out of memory" has none.)
+	 */
+	for (p = msg; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			break;
+	}
+	if (*p != '\0') {
+		esc = util_escape(msg, strlen(msg), sizeof msg - 1);
+		snprintf(msg, sizeof msg, "%s", esc);
+		free(esc);
+	}
 
 	if (log_journal) {
 		if (client != NULL)

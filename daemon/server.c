@@ -22,6 +22,7 @@
 #include "api.h"
 #include "clock.h"
 #include "log.h"
+#include "safepath.h"
 #include "secmem.h"
 #include "server.h"
 #include "util.h"
@@ -52,6 +53,12 @@ struct server_conn {
 	struct event		*hangup;	/* watches for EOF meanwhile */
 	int64_t			 deadline;	/* boot ms for the next request */
 	int			 closing;	/* shut down by us */
+	/* The peer, read once: a Unix socket's credentials are those of
+	 * connect() and cannot change. */
+	int			 have_cred;
+	struct ucred		 cred;
+	gid_t			*groups;
+	int			 ngroups;
 	TAILQ_ENTRY(server_conn) entry;
 };
 
@@ -82,7 +89,6 @@ struct server_call {
 	char			*query;
 	char			*body;		/* secmem */
 	struct server_conn	*conn;
-	gid_t			 groups[SERVER_MAX_GROUPS];
 };
 
 void
@@ -111,14 +117,48 @@ server_wipe_cb(const void *data, size_t len, void *arg)
 }
 
 static void
+server_unref_cb(const void *data, size_t len, void *arg)
+{
+	secblob_unref(arg);
+}
+
+static void	server_send(struct server_call *, int, const char *);
+
+static void
 server_reply_cb(void *ctx, int status, const char *content_type,
     const char *body, size_t len)
 {
 	struct server_call	*call = ctx;
+	struct evbuffer		*buf = evhttp_request_get_output_buffer(
+				    call->req);
+	char			*copy;
+
+	/* Answers may hold a token: send a copy that is wiped once sent. */
+	copy = secmem_alloc(len + 1);
+	memcpy(copy, body, len);
+	evbuffer_add_reference(buf, copy, len, server_wipe_cb, copy);
+	server_send(call, status, content_type);
+}
+
+/* A rendered answer: referenced, not copied; released once written. */
+static void
+server_reply_ref_cb(void *ctx, int status, const char *content_type,
+    struct secblob *b)
+{
+	struct server_call	*call = ctx;
+	struct evbuffer		*buf = evhttp_request_get_output_buffer(
+				    call->req);
+
+	evbuffer_add_reference(buf, b->data, b->len, server_unref_cb,
+	    secblob_ref(b));
+	server_send(call, status, content_type);
+}
+
+static void
+server_send(struct server_call *call, int status, const char *content_type)
+{
 	struct evhttp_request	*req = call->req;
 	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
-	struct evbuffer		*buf = evbuffer_new();
-	char			*copy;
 	const char		*reason;
 
 	if (call->conn != NULL) {
@@ -128,10 +168,6 @@ server_reply_cb(void *ctx, int status, const char *content_type,
 	}
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
-	/* Answers may hold a token: send a copy that is wiped once sent. */
-	copy = secmem_alloc(len + 1);
-	memcpy(copy, body, len);
-	evbuffer_add_reference(buf, copy, len, server_wipe_cb, copy);
 	switch (status) {
 	case 200: reason = "OK"; break;
 	case 400: reason = "Bad Request"; break;
@@ -146,40 +182,21 @@ server_reply_cb(void *ctx, int status, const char *content_type,
 		log_debug(NULL, "%d %s for uid %lu", status,
 		    call->path != NULL ? call->path : "?",
 		    (unsigned long)call->api.peer.uid);
-	evhttp_send_reply(req, status, reason, buf);
-	evbuffer_free(buf);
+	evhttp_send_reply(req, status, reason, NULL);
 	server_call_free(call);
 }
 
 /* Fails closed: a peer whose credentials cannot be read is refused. */
 static int
-server_peer(struct evhttp_request *req, struct server_call *call)
+server_peer(struct server_conn *conn, struct server_call *call)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent	*bev;
-	struct ucred		 cred;
-	socklen_t		 len = sizeof cred;
-	evutil_socket_t		 fd;
-
-	if (evcon == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
-	    (fd = bufferevent_getfd(bev)) == -1)
+	if (!conn->have_cred)
 		return -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-	    len != sizeof cred)
-		return -1;
-	call->api.peer.pid = cred.pid;
-	call->api.peer.uid = cred.uid;
-	call->api.peer.gid = cred.gid;
-	len = sizeof call->groups;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, call->groups,
-	    &len) == -1) {
-		/* More groups than we keep: count none of them (fewer
-		 * rights, never more). */
-		len = 0;
-	}
-	call->api.peer.groups = call->groups;
-	call->api.peer.ngroups = len / sizeof(gid_t);
+	call->api.peer.pid = conn->cred.pid;
+	call->api.peer.uid = conn->cred.uid;
+	call->api.peer.gid = conn->cred.gid;
+	call->api.peer.groups = conn->groups;
+	call->api.peer.ngroups = (size_t)conn->ngroups;
 	return 0;
 }
 
@@ -235,8 +252,12 @@ server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 		LIST_REMOVE(conn->u, entry);
 		free(conn->u);
 	}
+	free(conn->groups);
 	free(conn);
 	s->nconns--;
+	/* Nothing to sweep until the next connection. */
+	if (TAILQ_EMPTY(&s->conns))
+		event_del(s->sweep);
 }
 
 /* Closes one connection of the uid that holds the most, idle ones first. */
@@ -283,6 +304,8 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 	socklen_t		 len = sizeof cred;
 	evutil_socket_t		 fd;
 	size_t			 n;
+	gid_t			 groups[SERVER_MAX_GROUPS];
+	struct timeval		 second = { 1, 0 };
 
 	TAILQ_REMOVE(&s->fresh, conn, entry);
 	bufferevent_getcb(conn->bev, NULL, NULL, &errcb, &evcon);
@@ -309,12 +332,28 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 		s->nfds = n;
 	}
 	s->by_fd[fd] = conn;
+	if (!evtimer_pending(s->sweep, NULL))
+		evtimer_add(s->sweep, &second);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
 	    len != sizeof cred) {
 		log_warn(NULL, "closing a connection whose peer credentials "
 		    "cannot be read");
 		shutdown(fd, SHUT_RDWR);
 		return;
+	}
+	conn->cred = cred;
+	conn->have_cred = 1;
+	len = sizeof groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1) {
+		/* More groups than we keep: count none of them (fewer
+		 * rights, never more). */
+		len = 0;
+	}
+	conn->ngroups = (int)(len / sizeof(gid_t));
+	if (conn->ngroups > 0) {
+		conn->groups = xreallocarray(NULL, (size_t)conn->ngroups,
+		    sizeof *conn->groups);
+		memcpy(conn->groups, groups, len);
 	}
 	conn->u = server_uid_get(s, cred.uid);
 	if (++conn->u->count > s->limits.max_per_uid) {
@@ -453,6 +492,7 @@ server_request_cb(struct evhttp_request *req, void *arg)
 
 	call->req = req;
 	call->api.reply = server_reply_cb;
+	call->api.reply_ref = server_reply_ref_cb;
 	call->api.ctx = call;
 	if ((conn = server_conn_of(s, req)) == NULL) {
 		server_admit_cb(-1, 0, s);
@@ -467,7 +507,7 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	}
 	/* The next request on this connection has its own time to arrive. */
 	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
-	if (server_peer(req, call) == -1) {
+	if (server_peer(conn, call) == -1) {
 		log_warn(NULL, "refused a connection whose peer credentials "
 		    "cannot be read");
 		server_reply_const(call, 403, "{\"error\":\"forbidden\","
@@ -590,70 +630,132 @@ server_clear_stale(const char *path, char **cause)
 
 /*
  * The socket's directory: created when missing so that only the daemon's
- * user and the socket group can enter it.
+ * user and the socket group can enter it, then checked: if anyone but root
+ * and the daemon's user can write to it (or to a non-sticky directory above
+ * it), they could swap a symbolic link in for the socket or plant an
+ * impostor, so the daemon refuses to start. Returns the directory's path
+ * (the caller frees it) or NULL and a cause.
  */
-static int
+static char *
 server_make_dir(const char *path, gid_t gid, char **cause)
 {
-	char		*copy = xstrdup(path), *slash;
+	char		*dir = xstrdup(path), *slash, *why;
 	struct stat	 st;
-	int		 rc = 0;
+	int		 fd;
 
-	if ((slash = strrchr(copy, '/')) != NULL && slash != copy) {
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		dir = xstrdup(".");
+	} else if (slash == dir)
+		slash[1] = '\0';
+	else
 		*slash = '\0';
-		if (stat(copy, &st) == -1 && errno == ENOENT) {
-			if (mkdir(copy, 0750) == -1 ||
-			    (gid != (gid_t)-1 && chown(copy, (uid_t)-1,
-			    gid) == -1))
-				rc = util_cause(cause, "cannot create %s: %s",
-				    copy, strerror(errno));
-			else
-				log_info(NULL, "created %s (mode 0750)", copy);
-		} else if (stat(copy, &st) == 0 && (st.st_mode & S_IWOTH) &&
-		    !(st.st_mode & S_ISVTX))
-			log_warn(NULL, "%s is writable by anyone: another user "
-			    "could replace the socket", copy);
+	if (mkdir(dir, 0750) == 0) {
+		/* Through a descriptor: the path is not trusted yet. */
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1 ||
+		    (gid != (gid_t)-1 && st.st_gid != gid &&
+		    fchown(fd, (uid_t)-1, gid) == -1)) {
+			util_cause(cause, "cannot create %s: %s", dir,
+			    strerror(errno));
+			if (fd != -1)
+				close(fd);
+			free(dir);
+			return NULL;
+		}
+		close(fd);
+		log_info(NULL, "created %s (mode 0750)", dir);
+	} else if (errno != EEXIST) {
+		util_cause(cause, "cannot create %s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
 	}
-	free(copy);
-	return rc;
+	if (safepath_check_dir(dir, geteuid(), &why) == -1) {
+		util_cause(cause, "%s; the socket %s needs a directory that "
+		    "only root and the daemon's user can write to", why ?
+		    why : "out of memory", path);
+		free(why);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/*
+ * Gives the bound socket its group. The path is only trusted after
+ * server_make_dir, and even then it is changed without following a link
+ * and only while it is the socket this process just bound (fchown on an
+ * AF_UNIX socket's descriptor does not reach the file).
+ */
+static int
+server_set_group(const char *path, gid_t gid, char **cause)
+{
+	struct stat	 st, again;
+
+	if (lstat(path, &st) == -1)
+		return util_cause(cause, "%s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+		return util_cause(cause, "%s was replaced after it was "
+		    "bound", path);
+	/* Only when needed: under systemd the group is already right and the
+	 * unit's system call filter may forbid chown. */
+	if (gid == (gid_t)-1 || st.st_gid == gid)
+		return 0;
+	if (fchownat(AT_FDCWD, path, (uid_t)-1, gid,
+	    AT_SYMLINK_NOFOLLOW) == -1)
+		return util_cause(cause, "cannot set the group of %s: %s",
+		    path, strerror(errno));
+	if (lstat(path, &again) == -1 || again.st_ino != st.st_ino ||
+	    again.st_dev != st.st_dev)
+		return util_cause(cause, "%s was replaced after it was "
+		    "bound", path);
+	return 0;
 }
 
 static int
 server_listen(const char *path, mode_t mode, gid_t gid, char **cause)
 {
 	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
-	struct stat		 st;
 	mode_t			 old;
-	int			 fd, saved;
+	gid_t			 egid;
+	char			*dir;
+	int			 fd, rc, saved, switched = 0;
 
 	if (strlen(path) >= sizeof sun.sun_path)
 		return util_cause(cause, "socket path %s is too long", path);
 	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
-	if (server_make_dir(path, gid, cause) == -1 ||
-	    server_clear_stale(path, cause) == -1)
+	if ((dir = server_make_dir(path, gid, cause)) == NULL)
+		return -1;
+	free(dir);
+	if (server_clear_stale(path, cause) == -1)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return util_cause(cause, "socket: %s", strerror(errno));
-	/* Owner-only at birth; group and mode are set before listen(). */
-	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		saved = errno;
-		umask(old);
+	/* The mode comes from the umask at birth: the path is never chmod'ed.
+	 * As root, the group too: the socket is created under that effective
+	 * gid, so it never has group bits for the wrong group. Otherwise
+	 * server_set_group changes it, still before listen(): until then
+	 * nobody can connect. */
+	egid = getegid();
+	if (gid != (gid_t)-1 && gid != egid && geteuid() == 0 &&
+	    setegid(gid) == 0)
+		switched = 1;
+	old = umask(~mode & 0777);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	saved = errno;
+	umask(old);
+	if (switched && setegid(egid) == -1)
+		fatal("setegid back to %lu: %s", (unsigned long)egid,
+		    strerror(errno));
+	if (rc == -1) {
 		close(fd);
 		return util_cause(cause, "cannot bind %s: %s", path,
 		    strerror(saved));
 	}
-	umask(old);
-	/* chown only when needed: under systemd the group is already right
-	 * and the unit's system call filter may forbid chown. */
-	if ((gid != (gid_t)-1 && (stat(path, &st) == -1 || st.st_gid != gid) &&
-	    chown(path, (uid_t)-1, gid) == -1) || chmod(path, mode) == -1) {
-		saved = errno;
-		unlink(path);
+	if (server_set_group(path, gid, cause) == -1) {
 		close(fd);
-		return util_cause(cause, "cannot set owner or mode of %s: %s",
-		    path, strerror(saved));
+		return -1;
 	}
 	if (listen(fd, SOMAXCONN) == -1) {
 		saved = errno;
@@ -670,7 +772,6 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
     mode_t mode, gid_t gid, char **cause)
 {
 	struct server	*s = xcalloc(1, sizeof *s);
-	struct timeval	 second = { 1, 0 };
 	struct rlimit	 rl;
 
 	s->base = base;
@@ -705,8 +806,8 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	evhttp_set_gencb(s->http, server_request_cb, s);
 	evhttp_set_bevcb(s->http, server_bevcb, s);
 	s->admit = event_new(base, -1, 0, server_admit_cb, s);
+	/* Armed while connections are open: an idle daemon sleeps. */
 	s->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, s);
-	event_add(s->sweep, &second);
 	/* Methods libevent knows all get a JSON answer from api.c. */
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |

@@ -8,7 +8,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct conf_client;
+
 #define TOKEN_MAX		65536		/* bytes of access_token */
+/* Bytes of the issuer's text shown in messages, after escaping. */
+#define TOKEN_ERROR_CODE_SHOWN	64
+#define TOKEN_ERROR_DESC_SHOWN	200
+#define TOKEN_SCOPE_SHOWN	512
+/* Added to an error that shows a body-format request to OpenCRVS 1.x. */
+#define TOKEN_HINT_QUERY \
+	"; hint: OpenCRVS 1.x reads its parameters from the URL's query " \
+	"string only: set request_format = query (the secret then travels " \
+	"in the URL; crvs-tokend keeps it out of its logs, but the issuer's " \
+	"access logs may record it)"
 #define TOKEN_LIFETIME_MAX	(366LL * 86400)	/* seconds */
 
 struct token_claims {
@@ -50,5 +62,23 @@ int	token_jwt_claims(const char *tok, size_t len, struct token_claims *,
 /* Returns 0 and fills result, or -1 and a cause that holds no token. */
 int	token_parse_response(const struct token_input *,
 	    struct token_result *, char **cause);
+
+/*
+ * The scope claim of a JWT (a string, or an array of strings joined with
+ * spaces; "scp" when there is no "scope"), escaped for display. Returns a
+ * string the caller frees, or NULL for an opaque or broken token or one
+ * without a scope claim.
+ */
+char	*token_jwt_scope(const char *tok, size_t len);
+/*
+ * An error answer (HTTP 4xx or 5xx) in the issuer's own words: the OAuth
+ * "error" and "error_description" (RFC 6749 5.2), or the "error" and
+ * "message" of hapi and the OpenCRVS gateway, escaped and cut short, never
+ * quoting c's secret; with a hint when the answer shows a request format the
+ * issuer does not read (OpenCRVS 1.x). Words of our own when the body says
+ * nothing. Returns a string the caller frees.
+ */
+char	*token_describe_error(long status, const char *body, size_t len,
+	    const struct conf_client *c);
 
 #endif

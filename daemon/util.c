@@ -1,3 +1,9 @@
+/*
+ * Small helpers every module uses: allocation that never fails (running out
+ * of memory is fatal), the cause idiom, constant-time comparison, integer
+ * parsing, and the one function that makes outside text safe to log or
+ * print.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -7,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "log.h"
 #include "util.h"
 
@@ -130,4 +137,14 @@ util_parse_int(const char *s, long long min, long long max, long long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+char *
+util_escape(const char *in, size_t len, size_t max)
+{
+	char	*out;
+
+	if ((out = escape_text(in, len, max)) == NULL)
+		fatal("out of memory escaping %zu bytes", len);
+	return out;
 }

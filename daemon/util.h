@@ -20,5 +20,16 @@ int	 util_cause(char **cause, const char *, ...)
 int	 util_timingsafe_eq(const char *, size_t, const char *, size_t);
 /* Parses a whole decimal integer in [min, max]; returns -1 on error. */
 int	 util_parse_int(const char *, long long, long long, long long *);
+/*
+ * Text from outside (the issuer's answers) made safe for a log line, a
+ * terminal or an sd_notify STATUS=: control characters (C0, DEL, C1) and
+ * bytes that are not UTF-8 become \n, \r, \t or \xHH; valid UTF-8 stays.
+ * Backslashes are kept as they are, so escaping twice changes nothing. At
+ * most max bytes of output (then "..." ends it; max 0: no limit, less than
+ * 3 counts as 3), never cutting a character or an escape in two. Returns a
+ * string the caller frees.
+ */
+#define UTIL_ESCAPE_NOLIMIT	0
+char	*util_escape(const char *, size_t len, size_t max);
 
 #endif

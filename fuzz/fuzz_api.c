@@ -13,9 +13,11 @@
  * credentials one of four fixed peers. Four clients stand in fixed states:
  * "open" and "staff" hold tokens fetched once, at start, from a local
  * evhttp server (real curl, real HTTP, 127.0.0.1), "staff" with allow
- * lists; "failing" got a 500; "starting" never had an answer. The event
- * loops are not run while fuzzing, so a request that waits for a fetch is
- * cancelled afterwards, as the server does when the caller hangs up.
+ * lists; "failing" got a 500; "starting" never had an answer: its fetch,
+ * alone, goes through client.c's fetch seam to a request that never ends
+ * (all clients share one event base, as in the daemon). The event loop is
+ * not run while fuzzing, so a request that waits for a fetch is cancelled
+ * afterwards, as the server does when the caller hangs up.
  *
  * The checks: every request is answered or waits with a way to cancel it,
  * exactly once, and a token leaves only in a 200 to a caller the access
@@ -82,8 +84,9 @@ fuzz_api_issuer_cb(struct evhttp_request *req, void *arg)
 		evbuffer_add_printf(b, "{\"error\":\"server_error\"}");
 		evhttp_send_reply(req, 500, "Internal Server Error", b);
 	} else {
-		evbuffer_add_printf(b, "{\"access_token\":\"%s\",\"token_type\":"
-		    "\"Bearer\",\"expires_in\":86400}", fuzz_api_tokens[i]);
+		evbuffer_add_printf(b, "{\"access_token\":\"%s\","
+		    "\"token_type\":\"Bearer\",\"expires_in\":86400}",
+		    fuzz_api_tokens[i]);
 		evhttp_send_reply(req, 200, "OK", b);
 	}
 	evbuffer_free(b);
@@ -95,10 +98,37 @@ fuzz_api_observer_cb(void *arg, struct client *c)
 	fuzz_api_attempts++;
 }
 
+/* The "starting" client's fetch: started, never answered. */
+static int			 fuzz_api_pending_mark;
+#define FUZZ_API_PENDING \
+	((struct fetch_req *)(void *)&fuzz_api_pending_mark)
+
+static struct fetch_req *
+fuzz_api_fetch_start(struct fetch *f, const struct conf_client *cc,
+    fetch_cb cb, void *arg, char **cause)
+{
+	if (strcmp(cc->name, "starting") == 0)
+		return FUZZ_API_PENDING;
+	return fetch_start(f, cc, cb, arg, cause);
+}
+
+static void
+fuzz_api_fetch_cancel(struct fetch_req *r)
+{
+	if (r != FUZZ_API_PENDING)
+		fetch_cancel(r);
+}
+
+static const struct client_fetch_ops fuzz_api_fetch_ops = {
+	.start = fuzz_api_fetch_start,
+	.cancel = fuzz_api_fetch_cancel,
+};
+
 static void
 fuzz_api_setup(void)
 {
-	struct event_base		*run_base, *idle_base;
+	struct event_base		*base;
+	struct fetch			*fetch;
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
 	struct sockaddr_in		 sin;
@@ -110,9 +140,8 @@ fuzz_api_setup(void)
 
 	log_init(LOG_CRIT);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	run_base = event_base_new();
-	idle_base = event_base_new();
-	http = evhttp_new(run_base);
+	base = event_base_new();
+	http = evhttp_new(base);
 	if ((bound = evhttp_bind_socket_with_handle(http, "127.0.0.1",
 	    0)) == NULL || getsockname(evhttp_bound_socket_get_fd(bound),
 	    (struct sockaddr *)&sin, &slen) == -1)
@@ -149,15 +178,14 @@ fuzz_api_setup(void)
 	free(path);
 	free(text);
 
-	for (i = 0; i < 3; i++)
-		fuzz_api_clients[i] = client_new(run_base,
-		    fetch_new(run_base), fuzz_api_conf->clients[i],
-		    fuzz_api_observer_cb, NULL);
-	fuzz_api_clients[3] = client_new(idle_base, fetch_new(idle_base),
-	    fuzz_api_conf->clients[3], NULL, NULL);
+	client_set_fetch_ops(&fuzz_api_fetch_ops);
+	fetch = fetch_new(base);
+	for (i = 0; i < FUZZ_API_NCLIENTS; i++)
+		fuzz_api_clients[i] = client_new(base, fetch,
+		    fuzz_api_conf->clients[i], fuzz_api_observer_cb, NULL);
 	/* Bounded: the issuer is in this process, on loopback. */
 	for (i = 0; i < 10000 && fuzz_api_attempts < 3; i++)
-		event_base_loop(run_base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	if (!client_servable(fuzz_api_clients[0]) ||
 	    !client_servable(fuzz_api_clients[1]) ||
 	    client_servable(fuzz_api_clients[2]) ||

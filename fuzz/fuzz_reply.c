@@ -63,7 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		reply_error_exit(&a, NULL, fuzz_reply_null);
 		reply_print_status(&a, 0, fuzz_reply_null, fuzz_reply_null);
 		reply_print_status(&a, 1, fuzz_reply_null, fuzz_reply_null);
-		reply_print_health(&a, fuzz_reply_null);
+		reply_print_health(&a, fuzz_reply_null, fuzz_reply_null);
 		if (a.status == 200 && a.body != NULL)
 			reply_print_token(&a, 1, fuzz_reply_null,
 			    fuzz_reply_null);

@@ -7,12 +7,20 @@
  *
  * fake-issuer [--port N] [--port-file FILE] [--lifetime SECS]
  *     [--client ID:SECRET]... [--gateway] [--tls CERT KEY] [--skew SECS]
- *     [--mode MODE]
+ *     [--mode MODE] [--v1]
+ *
+ * --v1 behaves as OpenCRVS 1.x: the parameters are read from the query
+ * string only, so a request that carries them in a JSON or form body lacks
+ * grant_type and gets 400 unsupported_grant_type, as the real 1.9 does.
  *
  * Token endpoint: POST /auth/token and POST /token.  Control API (same
  * listener, plain JSON answers):
  *   POST /control/mode?mode=M[&status=N][&retry_after=S][&delay=S]
- *        [&count=K][&expires_in=E]              GET /control/mode
+ *        [&count=K][&expires_in=E][&error=CODE][&text=T]
+ *                                               GET /control/mode
+ *        (error and text: the OAuth error code and error_description of
+ *        mode=status, text also the token_type of mode=bad_token_type; any
+ *        bytes, control characters included, to test escaping)
  *   POST /control/lifetime?seconds=N            POST /control/skew?seconds=N
  *   GET  /control/stats                         POST /control/reset-stats
  *   POST /control/revoke (body: the token)
@@ -105,6 +113,8 @@ struct fi_modecfg {
 	long		 count;			/* 0: until changed */
 	int		 has_expires_in;
 	long		 expires_in;
+	char		 error[128];		/* "" when none */
+	char		 text[256];		/* "" when none */
 };
 
 enum { FI_K_ID, FI_K_SECRET, FI_K_GRANT, FI_K_SCOPE, FI_NKEYS };
@@ -162,10 +172,15 @@ struct fi_server {
 	long			 lifetime;
 	long			 skew;
 	int			 gateway;
+	int			 v1;		/* OpenCRVS 1.x: query only */
 	struct fi_modecfg	 mode;
 
 	unsigned long		 requests;
 	unsigned long		 issued;
+	/* Deferred (slow, hung) token requests not answered yet: how many
+	 * clients hold a request open at once, counted here, not by them. */
+	unsigned long		 in_flight;
+	unsigned long		 max_in_flight;
 	char			*last_client_id;
 	char			*last_content_type;
 	char			*last_scope;
@@ -632,6 +647,7 @@ fi_pending_free(struct fi_pending *p)
 	int k;
 
 	TAILQ_REMOVE(&p->srv->pending, p, link);
+	p->srv->in_flight--;
 	event_free(p->ev);
 	if (p->watch != NULL)
 		event_free(p->watch);
@@ -740,6 +756,8 @@ fi_pending_new(struct fi_server *s, struct evhttp_request *req,
 			event_add(p->watch, NULL);
 	}
 	TAILQ_INSERT_TAIL(&s->pending, p, link);
+	if (++s->in_flight > s->max_in_flight)
+		s->max_in_flight = s->in_flight;
 	evhttp_connection_set_closecb(p->evcon, fi_pending_closecb, p);
 	return p;
 }
@@ -962,10 +980,11 @@ fi_params_error(struct fi_params *p, int status, int hapi, const char *code,
 
 /*
  * Read client_id, client_secret, grant_type and scope as OpenCRVS v2 does:
- * from the body first (JSON or form), else from the query string.
+ * from the body first (JSON or form), else from the query string; with v1
+ * as OpenCRVS 1.x does: from the query string only.
  */
 static void
-fi_params_parse(struct evhttp_request *req, struct fi_params *p)
+fi_params_parse(struct evhttp_request *req, struct fi_params *p, int v1)
 {
 	struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -1001,6 +1020,11 @@ fi_params_parse(struct evhttp_request *req, struct fi_params *p)
 	}
 	if (ct == FI_CT_FORM)
 		fi_parse_form(data, len, &body);
+	if (v1) {
+		/* 1.x reads request.query only: the body's values are lost. */
+		fi_src_free(&body);
+		memset(&body, 0, sizeof(body));
+	}
 	if (body.bad || query.bad) {
 		fi_params_error(p, 400, 0, "invalid_request",
 		    "Invalid request parameters");
@@ -1121,7 +1145,7 @@ fi_issue(struct fi_server *s, struct evhttp_request *req, const char *id,
 		exp = iat - 60;
 		break;
 	case FI_BAD_TOKEN_TYPE:
-		ttype = "mac";
+		ttype = m->text[0] != '\0' ? m->text : "mac";
 		break;
 	default:
 		break;
@@ -1211,10 +1235,13 @@ fi_status_error(struct fi_server *s, struct evhttp_request *req,
 	case 503: err = "temporarily_unavailable"; break;
 	default: err = "server_error"; break;
 	}
+	if (m->error[0] != '\0')
+		err = m->error;
 	if (m->retry_after[0] != '\0')
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Retry-After", m->retry_after);
-	fi_send_oauth_error(s, req, m->status, err, "Simulated failure");
+	fi_send_oauth_error(s, req, m->status, err,
+	    m->text[0] != '\0' ? m->text : "Simulated failure");
 }
 
 static void
@@ -1254,7 +1281,7 @@ fi_token(struct fi_server *s, struct evhttp_request *req)
 	char st[16];
 	int code = 200;
 
-	fi_params_parse(req, &p);
+	fi_params_parse(req, &p, s->v1);
 	s->requests++;
 	fi_setstr(&s->last_client_id,
 	    p.v[FI_K_ID] != NULL ? p.v[FI_K_ID] : "");
@@ -1386,6 +1413,7 @@ fi_mode_json(const struct fi_server *s)
 	json_object_object_add(o, "skew", json_object_new_int64(s->skew));
 	json_object_object_add(o, "gateway",
 	    json_object_new_boolean(s->gateway));
+	json_object_object_add(o, "v1", json_object_new_boolean(s->v1));
 	return o;
 }
 
@@ -1398,6 +1426,10 @@ fi_stats_json(const struct fi_server *s)
 	    json_object_new_int64((int64_t)s->requests));
 	json_object_object_add(o, "issued",
 	    json_object_new_int64((int64_t)s->issued));
+	json_object_object_add(o, "in_flight",
+	    json_object_new_int64((int64_t)s->in_flight));
+	json_object_object_add(o, "max_in_flight",
+	    json_object_new_int64((int64_t)s->max_in_flight));
 	json_object_object_add(o, "last_client_id", json_object_new_string(
 	    s->last_client_id != NULL ? s->last_client_id : ""));
 	json_object_object_add(o, "last_content_type", json_object_new_string(
@@ -1427,6 +1459,7 @@ static void
 fi_stats_reset(struct fi_server *s)
 {
 	s->requests = s->issued = 0;
+	s->max_in_flight = s->in_flight;
 	fi_setstr(&s->last_client_id, NULL);
 	fi_setstr(&s->last_content_type, NULL);
 	fi_setstr(&s->last_scope, NULL);
@@ -1480,6 +1513,18 @@ fi_mode_parse(struct evkeyvalq *q, struct fi_modecfg *m, const char **why)
 		    &m->expires_in) < 0)
 			return -1;
 		m->has_expires_in = 1;
+	}
+	*why = "error: too long";
+	if ((v = evhttp_find_header(q, "error")) != NULL) {
+		if (strlen(v) >= sizeof(m->error))
+			return -1;
+		snprintf(m->error, sizeof(m->error), "%s", v);
+	}
+	*why = "text: too long";
+	if ((v = evhttp_find_header(q, "text")) != NULL) {
+		if (strlen(v) >= sizeof(m->text))
+			return -1;
+		snprintf(m->text, sizeof(m->text), "%s", v);
 	}
 	if (m->mode == FI_OK)
 		m->count = 0;
@@ -1762,7 +1807,7 @@ fi_usage(FILE *f)
 	    "usage: fake-issuer [--port N] [--port-file FILE] "
 	    "[--lifetime SECS]\n"
 	    "           [--client ID:SECRET]... [--gateway] [--tls CERT KEY]\n"
-	    "           [--skew SECS] [--mode MODE]\n"
+	    "           [--skew SECS] [--mode MODE] [--v1]\n"
 	    "modes:");
 	for (i = 0; i < FI_NMODES; i++)
 		fprintf(f, " %s", fi_mode_names[i]);
@@ -1839,6 +1884,8 @@ main(int argc, char **argv)
 			s.mode.mode = (enum fi_mode)k;
 		} else if (strcmp(argv[a], "--gateway") == 0)
 			s.gateway = 1;
+		else if (strcmp(argv[a], "--v1") == 0)
+			s.v1 = 1;
 		else if (strcmp(argv[a], "--tls") == 0) {
 			if (a + 2 >= argc)
 				goto badarg;
@@ -1892,8 +1939,9 @@ main(int argc, char **argv)
 	sigint = evsignal_new(s.base, SIGINT, fi_signal_cb, &s);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
-	fi_log("listening on 127.0.0.1:%d%s%s", port_out,
-	    s.ssl != NULL ? " (TLS)" : "", s.gateway ? " (gateway)" : "");
+	fi_log("listening on 127.0.0.1:%d%s%s%s", port_out,
+	    s.ssl != NULL ? " (TLS)" : "", s.gateway ? " (gateway)" : "",
+	    s.v1 ? " (OpenCRVS 1.x)" : "");
 	if (port_file != NULL && fi_write_port_file(port_file, port_out) < 0) {
 		fi_log("cannot write %s: %s", port_file, strerror(errno));
 		goto out;

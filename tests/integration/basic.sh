@@ -4,7 +4,9 @@
 . "$(dirname "$0")/lib.sh"
 
 start_issuer issuer --lifetime 600
-client_section demo "$ISSUER_PORT" | write_conf
+# refresh_min_interval = 0: a forced refresh right after the first fetch
+# must reach the issuer here (refresh-limit.sh tests the limit).
+client_section demo "$ISSUER_PORT" "refresh_min_interval = 0" | write_conf
 start_daemon
 
 run_cli a demo

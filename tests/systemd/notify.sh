@@ -78,8 +78,8 @@ check "a token is servable as soon as READY=1 is sent" test -n "$tok"
 check "READY=1 after exactly one token request" test "$(issuer_stat "$one_port" issued)" = 1
 ready_line=$(grep -m1 'READY=1' "$NOTIFY_LOG" | cut -f2)
 echo "    ready message: $ready_line"
-check "READY=1 comes with STATUS=1 client: 1 valid, next refresh in ..." \
-	grep -qE 'STATUS=1 client: 1 valid, next refresh in [0-9]+m[0-9]+s' <<<"$ready_line"
+check "READY=1 comes with STATUS=1 client: 1 valid, next refresh at ..." \
+	grep -qE 'STATUS=1 client: 1 valid, next refresh at [0-9]{2}:[0-9]{2}:[0-9]{2}' <<<"$ready_line"
 # WATCHDOG_USEC=1 s: a ping every 0.5 s, so 4 more take about 2 s.
 pings() { notify_count $'\tWATCHDOG=1$'; }
 n0=$(pings)

@@ -74,10 +74,10 @@ trap nspawn_cleanup EXIT
 in_ct() { nsenter -t "$ct" -a "$@"; }
 R() { echo "/proc/$ct/root$1"; }	# a path inside the container, from here
 prop() { in_ct systemctl show -p "$2" --value "$1"; }
-stats() { in_ct curl -sf "http://127.0.0.1:$port/control/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+stats() { in_ct curl -sf "http://127.0.0.1:$port/control/stats" | "$JSON" "$1"; }
 tls_stats() {
 	in_ct curl -sf --cacert /usr/local/libexec/crvs-tokend-test/tls/cert.pem \
-		"https://127.0.0.1:$tls_port/control/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
+		"https://127.0.0.1:$tls_port/control/stats" | "$JSON" "$1"
 }
 # as USER command...: runs command inside as USER with USER's groups.
 as() {
@@ -244,7 +244,7 @@ check "the sandboxed daemon got a token over TLS (https, ca_file)" \
 	test -n "$ttok" -a "$(tls_stats requests)" = 1
 status=$(prop crvs-tokend StatusText)
 check "systemctl show -p StatusText: \"$status\"" \
-	grep -qE '^2 clients: 2 valid, next refresh in [0-9]+m[0-9]+s$' <<<"$status"
+	grep -qE '^2 clients: 2 valid, next refresh at [0-9]{2}:[0-9]{2}:[0-9]{2}$' <<<"$status"
 check "systemctl status shows the Status: line" \
 	sh -c "nsenter -t $ct -a systemctl status --no-pager crvs-tokend | grep -q 'Status: \"2 clients: 2 valid'"
 check "the example in clients.d/*.sample was not loaded (2 clients)" \

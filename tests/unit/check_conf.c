@@ -294,6 +294,7 @@ START_TEST(test_full_config)
 	ck_assert_int_eq(c->min_valid, 30);
 	ck_assert_int_eq(c->fallback_lifetime, 600);
 	ck_assert_int_eq(c->timeout, 10);
+	ck_assert_int_eq(c->refresh_min_interval, 10);
 	ck_assert_ptr_null(c->ca_file);
 
 	c = conf_find_client(conf, "legacy-1.x");
@@ -361,7 +362,60 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->min_valid, 30);
 	ck_assert_int_eq(c->fallback_lifetime, 600);
 	ck_assert_int_eq(c->timeout, 10);
+	ck_assert_ptr_null(c->token_file);
+	ck_assert_int_eq(c->token_file_format, CONF_FILE_TOKEN);
+	ck_assert_int_eq(c->token_file_mode, 0640);
+	ck_assert_ptr_null(c->token_file_group);
+	ck_assert_int_eq(c->token_file_gid, (gid_t)-1);
 	conf_free(conf);
+}
+END_TEST
+
+START_TEST(test_token_file)
+{
+	struct conf		*conf;
+	struct conf_client	*c;
+
+	conf = LOAD_OK(CLIENT("a")
+	    "token_file = /run/crvs-tokend/a.token\n"
+	    "token_file_format = json\n"
+	    "token_file_mode = 0600\n"
+	    "token_file_group = root\n"
+	    CLIENT("b")
+	    "token_file = /run/crvs-tokend/b.token\n"
+	    "token_file_format = header\n"
+	    "token_file_group = 0\n"
+	    CLIENT("c")
+	    "token_file =\n");
+	c = conf_find_client(conf, "a");
+	ck_assert_str_eq(c->token_file, "/run/crvs-tokend/a.token");
+	ck_assert_int_eq(c->token_file_format, CONF_FILE_JSON);
+	ck_assert_int_eq(c->token_file_mode, 0600);
+	ck_assert_str_eq(c->token_file_group, "root");
+	ck_assert_int_eq(c->token_file_gid, 0);
+	c = conf_find_client(conf, "b");
+	ck_assert_int_eq(c->token_file_format, CONF_FILE_HEADER);
+	ck_assert_int_eq(c->token_file_mode, 0640);
+	ck_assert_int_eq(c->token_file_gid, 0);
+	/* Empty: no file, as for the other optional keys. */
+	ck_assert_ptr_null(conf_find_client(conf, "c")->token_file);
+	conf_free(conf);
+}
+END_TEST
+
+/* What only the whole configuration can tell names the client's line. */
+START_TEST(test_token_file_whole)
+{
+	LOAD_ERROR(CLIENT("a") "token_file_mode = 0600\n", 1,
+	    "[client a] sets token_file_* keys but no token_file");
+	LOAD_ERROR(CLIENT("a") "token_file_format = json\n", 1,
+	    "no token_file");
+	LOAD_ERROR(CLIENT("a") "token_file = /run/t/x\n"
+	    CLIENT("b") "token_file = /run/t/x\n", 6,
+	    "[client b] token_file /run/t/x is already [client a]'s");
+	LOAD_ERROR("[daemon]\nsocket = /run/t/s\n"
+	    CLIENT("a") "token_file = /run/t/s\n", 3,
+	    "token_file is the socket's path");
 }
 END_TEST
 
@@ -424,6 +478,7 @@ START_TEST(test_values)
 	    "min_valid = 0\n"
 	    "fallback_lifetime = 86400\n"
 	    "timeout = 300\n"
+	    "refresh_min_interval = 0\n"
 	    "allow_users = 0\n"
 	    CLIENT("b")
 	    "refresh_margin = 86400\n"
@@ -440,10 +495,11 @@ START_TEST(test_values)
 	ck_assert_int_eq(c->min_valid, 0);
 	ck_assert_int_eq(c->fallback_lifetime, 86400);
 	ck_assert_int_eq(c->timeout, 300);
+	ck_assert_int_eq(c->refresh_min_interval, 0);
 	ck_assert_uint_eq(c->n_allow_uids, 1);
 	ck_assert_uint_eq(c->allow_uids[0], 0);
 	c = conf_find_client(conf, "b");
-	ck_assert_int_eq(c->line, 13);
+	ck_assert_int_eq(c->line, 14);
 	ck_assert_int_eq(c->refresh_margin, 86400);
 	ck_assert_int_eq(c->min_valid, 3600);
 	ck_assert_int_eq(c->fallback_lifetime, 3601);
@@ -634,6 +690,31 @@ START_TEST(test_allow_lists)
 	LOAD_ERROR(CLIENT("a") "allow_users = 4294967295\n", 5,
 	    "unknown user '4294967295'");
 	LOAD_ERROR(CLIENT("a") "allow_users = -1\n", 5, "unknown user '-1'");
+}
+END_TEST
+
+/* Loopback is what inet_pton reads as 127.0.0.0/8 or ::1, or "localhost". */
+START_TEST(test_is_loopback)
+{
+	static const char *yes[] = {
+		"127.0.0.1", "127.1.2.3", "127.255.255.255", "::1", "[::1]",
+		"localhost", "LocalHost", "0:0:0:0:0:0:0:1", "[0::1]",
+	};
+	static const char *no[] = {
+		"127.0.0.300", "127.1.2.3.4", "127.0.0.1.", "127.1", "127.",
+		"127", "127.0.0.01", "0127.0.0.1", "128.0.0.1", "126.255.255.255",
+		"localhost.", "localhost.example.org", "127.0.0.1.nip.io",
+		"::2", "[::1", "::1]", "[[::1]]", "::ffff:127.0.0.1", "", "[]",
+		"0.0.0.0", "::",
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		ck_assert_msg(conf_is_loopback(yes[i]), "'%s' is loopback",
+		    yes[i]);
+	for (i = 0; i < sizeof no / sizeof no[0]; i++)
+		ck_assert_msg(!conf_is_loopback(no[i]), "'%s' is not loopback",
+		    no[i]);
 }
 END_TEST
 
@@ -846,6 +927,8 @@ static const struct bad_value bad_values[] = {
 	{ "client a", "fallback_lifetime = 1e3", "from 1 to 86400" },
 	{ "client a", "timeout = 0", "from 1 to 300" },
 	{ "client a", "timeout = 301", "from 1 to 300" },
+	{ "client a", "refresh_min_interval = -1", "from 0 to 3600" },
+	{ "client a", "refresh_min_interval = 3601", "from 0 to 3600" },
 	{ "client a", "timeout = 99999999999999999999", "from 1 to 300" },
 	{ "client a", "refresh_margin = 0", "from 1 to 86400" },
 	{ "client a", "refresh_margin = 86401", "from 1 to 86400" },
@@ -853,6 +936,12 @@ static const struct bad_value bad_values[] = {
 	{ "client a", "token_url = http://gateway.example.org/auth/token",
 	    "loopback" },
 	{ "client a", "token_url = http://127.0.0.1.nip.io/auth/token",
+	    "loopback" },
+	{ "client a", "token_url = http://127.0.0.300/auth/token",
+	    "loopback" },
+	{ "client a", "token_url = http://127.1.2.3.4/auth/token",
+	    "loopback" },
+	{ "client a", "token_url = http://127.0.0.1./auth/token",
 	    "loopback" },
 	{ "client a", "token_url = ftp://127.0.0.1/token",
 	    "scheme must be https" },
@@ -889,6 +978,26 @@ static const struct bad_value bad_values[] = {
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock", "socket path is too long" },
 	{ "daemon", "socket_group = nosuchgroup-xq",
+	    "unknown group 'nosuchgroup-xq'" },
+	{ "client a", "token_file = run/a.token",
+	    "token_file must be an absolute path" },
+	{ "client a", "token_file = /run/crvs-tokend/",
+	    "token_file must name a file" },
+	{ "client a", "token_file = /run/crvs-tokend/../etc/a",
+	    "token_file must not have . or .. components" },
+	{ "client a", "token_file = /run/./a", "must not have . or .." },
+	{ "client a", "token_file = /run/..", "must not have . or .." },
+	{ "client a", "token_file_format = env",
+	    "token_file_format must be token, header or json, not 'env'" },
+	{ "client a", "token_file_mode = 0660",
+	    "token_file_mode must be an octal mode that lets group and "
+	    "others at most read" },
+	{ "client a", "token_file_mode = 0755", "at most read" },
+	{ "client a", "token_file_mode = 0642", "at most read" },
+	{ "client a", "token_file_mode = 01640", "at most read" },
+	{ "client a", "token_file_mode = 640x", "at most read" },
+	{ "client a", "token_file_mode =", "at most read" },
+	{ "client a", "token_file_group = nosuchgroup-xq",
 	    "unknown group 'nosuchgroup-xq'" },
 };
 
@@ -1291,6 +1400,11 @@ START_TEST(test_same_source)
 	b.min_valid = 120;
 	b.refresh_margin = 100;
 	b.fallback_lifetime = 900;
+	/* The token file follows the kept token (tokenfile_apply). */
+	b.token_file = s_users;
+	b.token_file_format = CONF_FILE_JSON;
+	b.token_file_mode = 0600;
+	b.token_file_gid = 0;
 	ck_assert(conf_client_same_source(&a, &b));
 	ck_assert(conf_client_same_source(&b, &a));
 
@@ -1399,6 +1513,7 @@ conf_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_full_config);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_token_file);
 	tcase_add_test(tc, test_empty_config);
 	tcase_add_test(tc, test_inline_comments);
 	tcase_add_test(tc, test_values);
@@ -1406,6 +1521,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_dropin_only_clients);
 	tcase_add_test(tc, test_parse_file);
 	tcase_add_test(tc, test_allow_lists);
+	tcase_add_test(tc, test_is_loopback);
 	tcase_add_test(tc, test_loopback_urls_accepted);
 	suite_add_tcase(s, tc);
 
@@ -1425,6 +1541,7 @@ conf_suite(void)
 	tcase_add_loop_test(tc, test_bad_value, 0,
 	    (int)(sizeof bad_values / sizeof bad_values[0]));
 	tcase_add_test(tc, test_missing_keys);
+	tcase_add_test(tc, test_token_file_whole);
 	tcase_add_test(tc, test_min_valid_vs_fallback);
 	tcase_add_test(tc, test_long_line);
 	suite_add_tcase(s, tc);

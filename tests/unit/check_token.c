@@ -1,6 +1,7 @@
 /*
  * Tests of daemon/token.c (base64url, JWT claims, the token endpoint's
- * answer -> token and lifetime) and daemon/secmem.c, where tokens live.
+ * answer -> token and lifetime, an error answer -> the issuer's words) and
+ * daemon/secmem.c, where tokens live.
  *
  * JWTs are built here: the header and payload JSON are base64url-encoded by
  * b64url() below, the signature is a fixed marker. Every token carries
@@ -20,6 +21,7 @@
 
 #include "unit.h"
 
+#include "conf.h"
 #include "secmem.h"
 #include "token.h"
 #include "util.h"
@@ -594,6 +596,12 @@ START_TEST(test_token_type)
 	body = xasprintf("{\"access_token\":\"%s\",\"token_type\":1}", t);
 	PARSE_ERROR(body, T0, 0, t, "not Bearer");
 	free(body);
+	/* The issuer's text is escaped: no forged log line, no ESC. */
+	body = xasprintf("{\"access_token\":\"%s\",\"token_type\":"
+	    "\"x\\n2026 forged\\u001b[31m\"}", t);
+	PARSE_ERROR(body, T0, 0, t, "token_type is 'x\\n2026 forged\\x1b[31m', "
+	    "not Bearer");
+	free(body);
 	/* A token_type as long as the token is cut short in the cause. */
 	body = xasprintf("{\"access_token\":\"%s\",\"token_type\":\"%s\"}", t,
 	    t);
@@ -620,24 +628,53 @@ START_TEST(test_bad_access_token)
 	PARSE_ERROR("{\"access_token\":\"\"}", T0, 0, NULL,
 	    "access_token is empty");
 	PARSE_ERROR("{\"access_token\":\"abc " TOKEN_MARK "\"}", T0, 0, NULL,
-	    "not printable ASCII");
+	    "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\t" TOKEN_MARK "\"}", T0, 0, NULL,
-	    "not printable ASCII");
+	    "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\u0001" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\n" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\u007f" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"caf\\u00e9" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	PARSE_ERROR("{\"access_token\":\"abc\\u0000" TOKEN_MARK "\"}", T0, 0,
-	    NULL, "not printable ASCII");
+	    NULL, "RFC 6750");
 	/* A space inside a JWT. */
 	body = xasprintf("{\"access_token\":\"Bearer %s\"}", t);
-	PARSE_ERROR(body, T0, 0, t, "not printable ASCII");
+	PARSE_ERROR(body, T0, 0, t, "RFC 6750");
 	free(body);
 	free(t);
+}
+END_TEST
+
+/* RFC 6750 b64token only: what a shell or a header could misread is refused. */
+START_TEST(test_token_charset)
+{
+	static const char *bad[] = {
+		"abc\\\"def", "abc'def", "abc\\\\def", "abc;def", "abc$def",
+		"abc(def", "abc)def", "abc<def", "abc>def", "abc`def",
+		"abc,def", "abc*def", "abc&def", "abc|def", "abc!def",
+		"abc#def", "abc%def", "abc:def", "abc@def", "abc{def",
+		"abc=def", "=abc", "==", "=", "abc=.", "abc= ",
+	};
+	static const char *good[] = {
+		"abc", "A-Z.a_z~0+9/", "abc=", "abc==", "aGVsbG8=", "-", "/",
+	};
+	char	*body;
+	size_t	 i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		body = answer(bad[i], ", \"expires_in\": 300");
+		PARSE_ERROR(body, T0, T0 * 1000, NULL, "RFC 6750");
+		free(body);
+	}
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		body = answer(good[i], ", \"expires_in\": 300");
+		PARSE_OK(body, T0, T0 * 1000, good[i], 300000, "expires_in");
+		free(body);
+	}
 }
 END_TEST
 
@@ -712,8 +749,8 @@ START_TEST(test_bad_jwt)
 	free(body);
 	free(t);
 
-	/* Payload not base64url, not JSON. */
-	t = xstrdup("eyJhbGciOiJSUzI1NiJ9.%%%%." TOKEN_MARK);
+	/* Payload not base64url (but token characters), not JSON. */
+	t = xstrdup("eyJhbGciOiJSUzI1NiJ9.~~~~." TOKEN_MARK);
 	body = answer(t, "");
 	PARSE_ERROR(body, T0, 0, t, "JWT payload is not base64url");
 	free(body);
@@ -884,6 +921,72 @@ START_TEST(test_secmem)
 }
 END_TEST
 
+/* Small secrets share slab chunks; a freed block comes back zeroed. */
+START_TEST(test_secmem_slab)
+{
+	enum { N = 200 };
+	char		*p[N], *q;
+	uintptr_t	 lo = UINTPTR_MAX, hi = 0;
+	size_t		 i, j;
+
+	for (i = 0; i < N; i++) {
+		p[i] = secmem_alloc(100);
+		for (j = 0; j < 100; j++)
+			ck_assert_int_eq(p[i][j], 0);
+		memset(p[i], 0x5a, 100);
+		if ((uintptr_t)p[i] < lo)
+			lo = (uintptr_t)p[i];
+		if ((uintptr_t)p[i] > hi)
+			hi = (uintptr_t)p[i];
+	}
+	/* Blocks do not overlap: each still holds only its own bytes. */
+	for (i = 0; i < N; i++) {
+		for (j = 0; j < 100; j++)
+			ck_assert_int_eq(p[i][j], 0x5a);
+		memset(p[i], (int)(i & 0x7f), 100);
+	}
+	for (i = 0; i < N; i++) {
+		for (j = 0; j < 100; j++)
+			ck_assert_int_eq(p[i][j], (int)(i & 0x7f));
+	}
+	/* Not a page each, as before: 200 blocks fit in a few chunks
+	 * (200 pages would span at least 800 KiB). */
+	ck_assert_uint_lt(hi - lo, 4 * 64 * 1024);
+	for (i = 0; i < N; i++)
+		secmem_free(p[i]);
+	/* Reuse hands back wiped memory. */
+	for (i = 0; i < N; i++) {
+		p[i] = secmem_alloc(100);
+		for (j = 0; j < 100; j++)
+			ck_assert_int_eq(p[i][j], 0);
+	}
+	for (i = 0; i < N; i++)
+		secmem_free(p[i]);
+	/* Every size up to and past the largest class. */
+	for (i = 0; i < 9000; i += 97) {
+		q = secmem_alloc(i);
+		memset(q, 0x33, i);
+		secmem_free(q);
+	}
+}
+END_TEST
+
+/* A shared answer lives while anyone holds it. */
+START_TEST(test_secblob)
+{
+	struct secblob	*b = secblob_new("token\n", 6);
+
+	ck_assert_int_eq(b->refs, 1);
+	ck_assert_uint_eq(b->len, 6);
+	ck_assert_str_eq(b->data, "token\n");
+	ck_assert_ptr_eq(secblob_ref(b), b);
+	secblob_unref(b);
+	ck_assert_str_eq(b->data, "token\n");	/* still held once */
+	secblob_unref(b);
+	secblob_unref(NULL);
+}
+END_TEST
+
 START_TEST(test_secbuf)
 {
 	struct secbuf	 b = { 0 };
@@ -932,6 +1035,241 @@ START_TEST(test_secbuf)
 }
 END_TEST
 
+/* ---- the issuer's words in an error answer ---- */
+
+/* A text holds no byte below 0x20 and no DEL. */
+static int
+no_controls(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static char *
+describe(long status, const char *body, enum conf_format format,
+    enum conf_auth auth, const char *secret)
+{
+	struct conf_client	c;
+	char			*out;
+
+	conf_client_defaults(&c);
+	c.request_format = format;
+	c.client_auth = auth;
+	c.secret = (char *)secret;
+	out = token_describe_error(status, body, strlen(body), &c);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_msg(no_controls(out), "raw control characters in '%s'", out);
+	return out;
+}
+#define DESCRIBE_IS(status, body, format, want) do {			\
+	char *d_ = describe((status), (body), (format), CONF_AUTH_BODY,	\
+	    "s3cr3t-Value");						\
+	ck_assert_str_eq(d_, (want));					\
+	free(d_);							\
+} while (0)
+
+START_TEST(test_describe_oauth)
+{
+	DESCRIBE_IS(401, "{\"error\":\"invalid_client\",\"error_description\":"
+	    "\"Invalid client id or secret\",\"error_uri\":\"https://x\"}",
+	    CONF_FORMAT_JSON, "invalid_client: Invalid client id or secret "
+	    "(wrong credentials, or the issuer's backend is down)");
+	DESCRIBE_IS(503, "{\"error\":\"temporarily_unavailable\"}",
+	    CONF_FORMAT_JSON, "temporarily_unavailable");
+	DESCRIBE_IS(500, "{\"error_description\":\"database down\"}",
+	    CONF_FORMAT_JSON, "database down");
+	/* The gateway's (hapi's) own errors. */
+	DESCRIBE_IS(415, "{\"statusCode\":415,\"error\":\"Unsupported Media "
+	    "Type\",\"message\":\"Unsupported Media Type\"}", CONF_FORMAT_FORM,
+	    "Unsupported Media Type: Unsupported Media Type");
+	DESCRIBE_IS(404, "{\"statusCode\":404,\"error\":\"Not Found\","
+	    "\"message\":\"Not Found\"}", CONF_FORMAT_JSON,
+	    "Not Found: Not Found");
+	/* error_description wins over message; blanks are trimmed. */
+	DESCRIBE_IS(400, "{\"error\":\"invalid_scope\",\"error_description\":"
+	    "\"  no such scope \\n\",\"message\":\"other\"}", CONF_FORMAT_QUERY,
+	    "invalid_scope: no such scope");
+}
+END_TEST
+
+START_TEST(test_describe_says_nothing)
+{
+	/* Bodies that say nothing usable: our own words. */
+	DESCRIBE_IS(500, "<html><body>502 Bad Gateway</body></html>",
+	    CONF_FORMAT_JSON, "server error");
+	DESCRIBE_IS(502, "", CONF_FORMAT_JSON, "server error");
+	DESCRIBE_IS(401, "", CONF_FORMAT_JSON, "invalid_client (wrong "
+	    "credentials, or the issuer's backend is down)");
+	DESCRIBE_IS(403, "[\"error\"]", CONF_FORMAT_JSON, "request refused");
+	DESCRIBE_IS(403, "{\"error\":42,\"message\":{}}", CONF_FORMAT_JSON,
+	    "request refused");
+	DESCRIBE_IS(400, "{\"error\":\"\",\"error_description\":\"  \"}",
+	    CONF_FORMAT_JSON, "request refused");
+	DESCRIBE_IS(400, "{\"error\":\"invalid_request\"", CONF_FORMAT_QUERY,
+	    "request refused");
+}
+END_TEST
+
+START_TEST(test_describe_hint_v1)
+{
+	static const char	*ugt = "{\"error\":\"unsupported_grant_type\","
+	    "\"error_description\":\"Grant type must be client_credentials\"}";
+	static const char	*ir = "{\"error\":\"invalid_request\","
+	    "\"error_description\":\"Invalid client id or secret\"}";
+	char			*d;
+
+	/* A body format meets OpenCRVS 1.x: the hint. */
+	d = describe(400, ugt, CONF_FORMAT_JSON, CONF_AUTH_BODY, "x-secret-1");
+	ck_assert_str_eq(d, "unsupported_grant_type: Grant type must be "
+	    "client_credentials" TOKEN_HINT_QUERY);
+	ck_assert_ptr_nonnull(strstr(d, "request_format = query"));
+	free(d);
+	d = describe(400, ugt, CONF_FORMAT_FORM, CONF_AUTH_BODY, "x-secret-1");
+	ck_assert_ptr_nonnull(strstr(d, TOKEN_HINT_QUERY));
+	free(d);
+	d = describe(400, ir, CONF_FORMAT_JSON, CONF_AUTH_BODY, "x-secret-1");
+	ck_assert_ptr_nonnull(strstr(d, TOKEN_HINT_QUERY));
+	free(d);
+	/* Through Basic, invalid_request is OpenCRVS refusing Basic. */
+	d = describe(400, ir, CONF_FORMAT_JSON, CONF_AUTH_BASIC, "x-secret-1");
+	ck_assert_ptr_null(strstr(d, "hint"));
+	free(d);
+	d = describe(400, ugt, CONF_FORMAT_JSON, CONF_AUTH_BASIC, "x-secret-1");
+	ck_assert_ptr_nonnull(strstr(d, TOKEN_HINT_QUERY));
+	free(d);
+	/* Already query, another status, another code: no hint. */
+	d = describe(400, ugt, CONF_FORMAT_QUERY, CONF_AUTH_BODY, "x-secret-1");
+	ck_assert_ptr_null(strstr(d, "hint"));
+	free(d);
+	d = describe(401, ugt, CONF_FORMAT_JSON, CONF_AUTH_BODY, "x-secret-1");
+	ck_assert_ptr_null(strstr(d, "hint"));
+	free(d);
+	d = describe(400, "{\"error\":\"invalid_scope\"}", CONF_FORMAT_JSON,
+	    CONF_AUTH_BODY, "x-secret-1");
+	ck_assert_ptr_null(strstr(d, "hint"));
+	free(d);
+}
+END_TEST
+
+START_TEST(test_describe_escapes_and_cuts)
+{
+	char	*d, *body, big[4096];
+
+	/* A forged log line and a terminal colour stay visible as text. */
+	d = describe(400, "{\"error\":\"bad\\u001b[31m\",\"error_description\":"
+	    "\"x\\n2026-01-01 crvs-tokend[1] info: forged\\r\\u0007\"}",
+	    CONF_FORMAT_QUERY, CONF_AUTH_BODY, "x-secret-1");
+	ck_assert_str_eq(d, "bad\\x1b[31m: x\\n2026-01-01 crvs-tokend[1] info: "
+	    "forged\\r\\x07");
+	free(d);
+	/* A C1 control (U+009B, CSI) and bytes that are not UTF-8. */
+	d = describe(400, "{\"error\":\"a\\u009bb\",\"error_description\":"
+	    "\"caf\xc3\xa9 \xff\xfe\"}", CONF_FORMAT_QUERY, CONF_AUTH_BODY,
+	    "x-secret-1");
+	ck_assert_str_eq(d, "a\\xc2\\x9bb: caf\xc3\xa9 \\xff\\xfe");
+	free(d);
+	/* Long texts are cut, with "...", within the limits. */
+	memset(big, 'e', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	body = xasprintf("{\"error\":\"%s\",\"error_description\":\"%s\"}",
+	    big, big);
+	d = describe(500, body, CONF_FORMAT_JSON, CONF_AUTH_BODY, "x-secret-1");
+	ck_assert_uint_eq(strlen(d), TOKEN_ERROR_CODE_SHOWN + 2 +
+	    TOKEN_ERROR_DESC_SHOWN);
+	ck_assert_ptr_nonnull(strstr(d, "eee...: eee"));
+	ck_assert_str_eq(d + strlen(d) - 4, "e...");
+	free(d);
+	free(body);
+}
+END_TEST
+
+START_TEST(test_describe_never_quotes_secret)
+{
+	const char	*secret = "Zq9/+x y%S3cr3t!";
+	const char	*bodies[] = {
+		/* as it is, percent-encoded (both cases), a part of it */
+		"{\"error\":\"invalid_client\",\"error_description\":"
+		    "\"unknown secret Zq9/+x y%S3cr3t! for client\"}",
+		"{\"error\":\"invalid_client\",\"error_description\":"
+		    "\"bad query client_secret=Zq9%2F%2Bx%20y%25S3cr3t%21\"}",
+		"{\"error\":\"invalid_client\",\"error_description\":"
+		    "\"bad query client_secret=Zq9%2f%2bx%20y%25S3cr3t%21\"}",
+		"{\"error\":\"invalid_client\",\"error_description\":"
+		    "\"secret starts y%S3cr3t\"}",
+		"{\"error\":\"invalid_client\",\"message\":"
+		    "\"client_id:Zq9/+x y%S3cr3t!\"}",
+	};
+	char		*d;
+	size_t		 i;
+
+	for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		d = describe(401, bodies[i], CONF_FORMAT_JSON, CONF_AUTH_BODY,
+		    secret);
+		ck_assert_msg(strstr(d, "S3cr3t") == NULL &&
+		    strstr(d, "withheld") != NULL, "body %zu: '%s'", i, d);
+		ck_assert_msg(strncmp(d, "invalid_client: (withheld", 25) == 0,
+		    "body %zu: the code is still shown: '%s'", i, d);
+		free(d);
+	}
+	/* In the code itself. */
+	d = describe(400, "{\"error\":\"Zq9/+x y%S3cr3t!\"}", CONF_FORMAT_JSON,
+	    CONF_AUTH_BODY, secret);
+	ck_assert_ptr_null(strstr(d, "S3cr3t"));
+	free(d);
+	/* A secret that escaping would spell out of control characters. */
+	d = describe(400, "{\"error\":\"x\",\"error_description\":"
+	    "\"ab\\ncdefgh\"}", CONF_FORMAT_JSON, CONF_AUTH_BODY,
+	    "ab\\ncdefgh");
+	ck_assert_ptr_null(strstr(d, "ab\\ncdefgh"));
+	free(d);
+	/* Ordinary words are not taken for the secret. */
+	d = describe(401, bodies[0], CONF_FORMAT_JSON, CONF_AUTH_BODY,
+	    "another-secret-entirely");
+	ck_assert_ptr_nonnull(strstr(d, "unknown secret"));
+	free(d);
+}
+END_TEST
+
+START_TEST(test_jwt_scope)
+{
+	char	*t, *sc;
+
+	t = jwt_iat_exp(T0, T0 + 600);
+	sc = token_jwt_scope(t, strlen(t));
+	ck_assert_str_eq(sc, "record.read");
+	free(sc);
+	free(t);
+	t = jwt("{\"scope\":[\"record.notify[event=birth|death]\","
+	    "\"record.read\",7,\"a\\u001bb\"]}");
+	sc = token_jwt_scope(t, strlen(t));
+	ck_assert_str_eq(sc, "record.notify[event=birth|death] record.read "
+	    "a\\x1bb");
+	free(sc);
+	free(t);
+	t = jwt("{\"scope\":\"openid profile\"}");
+	sc = token_jwt_scope(t, strlen(t));
+	ck_assert_str_eq(sc, "openid profile");
+	free(sc);
+	free(t);
+	t = jwt("{\"scp\":[\"a\",\"b\"]}");
+	sc = token_jwt_scope(t, strlen(t));
+	ck_assert_str_eq(sc, "a b");
+	free(sc);
+	free(t);
+	t = jwt("{\"exp\":1}");
+	ck_assert_ptr_null(token_jwt_scope(t, strlen(t)));
+	free(t);
+	t = jwt("{\"scope\":3}");
+	ck_assert_ptr_null(token_jwt_scope(t, strlen(t)));
+	free(t);
+	ck_assert_ptr_null(token_jwt_scope("opaque-abc", 10));
+	ck_assert_ptr_null(token_jwt_scope("a.!!!.c", 7));
+}
+END_TEST
+
 static Suite *
 token_suite(void)
 {
@@ -955,6 +1293,7 @@ token_suite(void)
 	tcase_add_test(tc, test_opaque_token);
 	tcase_add_test(tc, test_token_type);
 	tcase_add_test(tc, test_bad_access_token);
+	tcase_add_test(tc, test_token_charset);
 	tcase_add_test(tc, test_token_size);
 	tcase_add_test(tc, test_not_a_token_answer);
 	tcase_add_test(tc, test_bad_jwt);
@@ -964,8 +1303,19 @@ token_suite(void)
 	tcase_add_test(tc, test_lagging_date);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("errors");
+	tcase_add_test(tc, test_describe_oauth);
+	tcase_add_test(tc, test_describe_says_nothing);
+	tcase_add_test(tc, test_describe_hint_v1);
+	tcase_add_test(tc, test_describe_escapes_and_cuts);
+	tcase_add_test(tc, test_describe_never_quotes_secret);
+	tcase_add_test(tc, test_jwt_scope);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("secmem");
 	tcase_add_test(tc, test_secmem);
+	tcase_add_test(tc, test_secmem_slab);
+	tcase_add_test(tc, test_secblob);
 	tcase_add_test(tc, test_secbuf);
 	suite_add_tcase(s, tc);
 

@@ -1,0 +1,243 @@
+#!/bin/bash
+# make bench: crvs-tokend side by side with what it replaces or competes
+# with, in one run on this machine, printed as Markdown and written to
+# bench/RESULTS.md. Loopback and Unix sockets only; bounded (about 5 minutes
+# on an idle 2-core machine, 10 at most). Figures on a shared machine are
+# noisy: every comparison is made in the same run, and ratios matter more
+# than absolute numbers.
+#
+#   CLI latency     hyperfine: cat of a token file, crvs-token, curl
+#   Throughput      bench/loadgen against the daemon and nginx (one worker,
+#                   the same bytes as static files, on a Unix socket) at 1,
+#                   16 and 64 keep-alive connections, JSON and text/plain
+#   Footprint       RssAnon and RSS at 1, 100, 1000 clients; CPU time and
+#                   wake-ups over IDLE_SECONDS idle with 100 clients
+#   Start-up        until 1,000 clients are valid, issuer 100 ms a request
+#   Refresh storm   serve latency while 1,000 clients refresh at once
+#
+# Environment: REQUESTS (per throughput run, default 20000), REPEATS
+# (default 3), IDLE_SECONDS (default 60), RUNS (hyperfine, default 200).
+set -euo pipefail
+top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+top_builddir=${top_builddir:-$top_srcdir}
+export top_srcdir top_builddir
+REQUESTS=${REQUESTS:-20000} REPEATS=${REPEATS:-3}
+IDLE_SECONDS=${IDLE_SECONDS:-60} RUNS=${RUNS:-200}
+OUT=${BENCH_OUT:-$top_srcdir/bench/RESULTS.md}
+
+# Bench-only tools are installed here, not by quickstart.sh.
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "bench: installing ${need[*]}" >&2
+	apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+fi
+make -s -C "$top_builddir" crvs-tokend crvs-token \
+    tests/fake-issuer/fake-issuer bench/loadgen
+
+. "$top_srcdir/tests/integration/lib.sh"
+LOG_LEVEL=warning
+LOADGEN=$top_builddir/bench/loadgen
+R=$T/results.md
+: >"$R"
+say() { printf '%s\n' "$*" | tee -a "$R"; }
+# status_kb PID FIELD: a field of /proc/PID/status, in KiB.
+status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+# cpu_ticks PID: user + system time (utime, stime of /proc/PID/stat).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+health_ok() {
+	curl -sf --max-time 5 --unix-socket "$1" http://localhost/v1/health \
+	    >/dev/null
+}
+# clients_conf N PORT: N client sections against one issuer.
+clients_conf() {
+	local i
+	for i in $(seq "$1"); do
+		client_section "c$i" "$2"
+	done
+}
+
+# ---- the machine ----
+start_cost=$(hyperfine -N --warmup 50 --runs 500 --export-json "$T/true.json" \
+    true 2>/dev/null >/dev/null && python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1e3))' "$T/true.json")
+say "# crvs-tokend benchmark"
+say ""
+say "$(date -u +%Y-%m-%d), $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r), load average $(cut -d' ' -f1 /proc/loadavg) at the start."
+say "Process start (\`hyperfine -N true\`, median): **$start_cost ms**."
+say "Reproduce: \`make bench\` (bench/bench.sh)."
+say ""
+
+# ---- one daemon with one client, for the CLI and throughput ----
+start_issuer issuer --lifetime 600
+client_section demo "$ISSUER_PORT" | write_conf
+start_daemon
+wait_for 10 "$TOKEN" demo
+"$TOKEN" demo >"$T/token.txt"
+curl -sf --unix-socket "$SOCK" http://localhost/v1/clients/demo/token \
+    >"$T/answer.json"
+"$TOKEN" demo >"$T/answer.txt"
+
+say "## CLI latency (hyperfine, $RUNS runs)"
+say ""
+say "oidc-agent (\`oidc-token\`) is not in this table: its agent needs an"
+say "account made by \`oidc-gen\` against a provider with discovery and a"
+say "supported flow, which could not be set up offline in the time."
+say ""
+hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$T/cli.json" \
+    -n cat "cat $T/token.txt" \
+    -n crvs-token "$TOKEN -s $SOCK demo" \
+    -n "curl --unix-socket" "curl -s --unix-socket $SOCK -H 'Accept: text/plain' http://localhost/v1/clients/demo/token" \
+    >"$T/hyperfine.txt" 2>&1 || { cat "$T/hyperfine.txt"; exit 1; }
+python3 - "$T/cli.json" <<'PY' | tee -a "$R"
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+base = r["cat"]["median"]
+print("| command | median ms | mean ms | vs cat |")
+print("|---|---:|---:|---:|")
+for name, x in r.items():
+    print(f"| {name} | {x['median']*1e3:.2f} | {x['mean']*1e3:.2f} | {x['median']/base:.2f}x |")
+PY
+say ""
+
+# ---- nginx, one worker, the same bytes as static files ----
+mkdir -p "$T/www" "$T/nginx"
+cp "$T/answer.json" "$T/www/token.json"
+cp "$T/answer.txt" "$T/www/token.text"
+NGINX_SOCK=$T/nginx.sock
+cat >"$T/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+user root;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $T/nginx/body;
+	proxy_temp_path $T/nginx/proxy;
+	fastcgi_temp_path $T/nginx/fastcgi;
+	uwsgi_temp_path $T/nginx/uwsgi;
+	scgi_temp_path $T/nginx/scgi;
+	keepalive_requests 1000000;
+	server {
+		listen unix:$NGINX_SOCK;
+		root $T/www;
+		location = /token.json { default_type application/json; add_header Cache-Control no-store; }
+		location = /token.text { default_type "text/plain; charset=utf-8"; add_header Cache-Control no-store; }
+	}
+}
+EOF
+/usr/sbin/nginx -c "$T/nginx.conf" -e "$T/nginx/error.log" >"$T/nginx.log" 2>&1 &
+PIDS+=($!)
+wait_for 10 test -S "$NGINX_SOCK" || { echo "nginx did not start"; cat "$T/nginx.log" "$T/nginx/error.log"; exit 1; }
+
+say "## Throughput of token GETs (bench/loadgen, keep-alive, $REQUESTS requests a run, median of $REPEATS)"
+say ""
+say "Answer sizes: JSON $(wc -c <"$T/answer.json") bytes, text/plain $(wc -c <"$T/answer.txt") bytes; nginx serves the same bytes from files."
+say ""
+for rep in $(seq "$REPEATS"); do
+	for conns in 1 16 64; do
+		for kind in json text; do
+			if [ $kind = json ]; then hdr='Accept: application/json'; else hdr='Accept: text/plain'; fi
+			echo "tokend $kind $conns $("$LOADGEN" -u "$SOCK" -t "$conns" -n "$REQUESTS" -H "$hdr" /v1/clients/demo/token)"
+			echo "nginx $kind $conns $("$LOADGEN" -u "$NGINX_SOCK" -t "$conns" -n "$REQUESTS" -H "$hdr" /token.$kind)"
+		done
+	done
+done >"$T/tput.txt"
+python3 - "$T/tput.txt" <<'PY' | tee -a "$R"
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    d = dict(zip(f[3::2], f[4::2]))
+    rows.setdefault((f[1], int(f[2]), f[0]), []).append(d)
+med = lambda rs, k: statistics.median(float(r[k]) for r in rs)
+print("| answer | connections | crvs-tokend req/s | nginx req/s | ratio | tokend p50/p99 ms | nginx p50/p99 ms | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for kind in ("json", "text"):
+    for c in (1, 16, 64):
+        t, n = rows[(kind, c, "tokend")], rows[(kind, c, "nginx")]
+        err = sum(int(r["errors"]) for r in t + n)
+        print(f"| {'JSON' if kind == 'json' else 'text/plain'} | {c} | {med(t,'rps'):.0f} | {med(n,'rps'):.0f} | "
+              f"{med(t,'rps')/med(n,'rps'):.2f}x | {med(t,'p50_ms'):.3f} / {med(t,'p99_ms'):.3f} | "
+              f"{med(n,'p50_ms'):.3f} / {med(n,'p99_ms'):.3f} | {err} |")
+PY
+say ""
+stop_daemon
+
+# ---- footprint ----
+say "## Footprint (clients holding tokens, no connection open)"
+say ""
+say "| clients | RssAnon MiB | RSS MiB |"
+say "|---:|---:|---:|"
+for n in 1 100 1000; do
+	clients_conf "$n" "$ISSUER_PORT" | write_conf
+	start_daemon
+	wait_for 120 health_ok "$SOCK" || { echo "bench: $n clients did not become valid"; exit 1; }
+	# Let the loop settle (malloc_trim runs once all are valid).
+	sleep 1
+	say "| $n | $(mib "$(status_kb "$DAEMON_PID" RssAnon)") | $(mib "$(status_kb "$DAEMON_PID" VmRSS)") |"
+	if [ "$n" = 100 ]; then
+		c0=$(cpu_ticks "$DAEMON_PID")
+		v0=$(status_kb "$DAEMON_PID" voluntary_ctxt_switches)
+		n0=$(status_kb "$DAEMON_PID" nonvoluntary_ctxt_switches)
+		sleep "$IDLE_SECONDS"
+		c1=$(cpu_ticks "$DAEMON_PID")
+		v1=$(status_kb "$DAEMON_PID" voluntary_ctxt_switches)
+		n1=$(status_kb "$DAEMON_PID" nonvoluntary_ctxt_switches)
+		idle="Idle for $IDLE_SECONDS s with 100 clients (tokens of 600 s, refreshes due after about 400 s): **$((v1 - v0)) wake-ups** (voluntary context switches), $((n1 - n0)) involuntary, CPU time $(( (c1 - c0) * 1000 / $(getconf CLK_TCK) )) ms."
+	fi
+	stop_daemon
+done
+say ""
+say "$idle"
+say ""
+
+# ---- start-up and refresh storm: an issuer that takes 100 ms a request ----
+issuer_post "$ISSUER_PORT" '/control/mode?mode=slow&delay=0.1' >/dev/null
+{ client_section demo "$ISSUER_PORT"; clients_conf 1000 "$ISSUER_PORT"; } | write_conf
+issuer_post "$ISSUER_PORT" /control/reset-stats >/dev/null
+t0=$(date +%s%N)
+start_daemon
+wait_for 300 health_ok "$SOCK" || { echo "bench: 1,000 slow clients did not become valid"; exit 1; }
+t1=$(date +%s%N)
+peak=$(status_kb "$DAEMON_PID" VmHWM)
+say "## Start-up and refresh storm (issuer answers after 100 ms)"
+say ""
+say "Start-up: 1,001 clients valid after **$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }') s** ($(issuer_stat "$ISSUER_PORT" requests) upstream requests; peak RSS $(mib "$peak") MiB, RssAnon now $(mib "$(status_kb "$DAEMON_PID" RssAnon)") MiB)."
+say ""
+# Quiet baseline, then the same load while every other client refreshes:
+# a reload that changes their secret files' path makes them new clients
+# (so the storm's figures include the reload's parse of 1,001 sections).
+base=$("$LOADGEN" -u "$SOCK" -t 16 -n "$REQUESTS" /v1/clients/demo/token)
+for i in $(seq 1000); do
+	mv "$T/c$i.secret" "$T/c$i.secret2"
+done
+sed -i 's/\(c[0-9]*\)\.secret$/\1.secret2/' "$T/tokend.conf"
+# (Long enough to outlast the storm: ten times the quiet run.)
+before=$(issuer_stat "$ISSUER_PORT" requests)
+"$LOADGEN" -u "$SOCK" -t 16 -n $((REQUESTS * 10)) /v1/clients/demo/token >"$T/storm.txt" &
+lg=$!
+sleep 0.2
+kill -HUP "$DAEMON_PID"
+wait "$lg" || true
+during=$(( $(issuer_stat "$ISSUER_PORT" requests) - before ))
+storm=$(cat "$T/storm.txt")
+wait_for 300 health_ok "$SOCK" || true
+say "Upstream requests answered while the storm's load ran: $during of 1,000."
+say ""
+say "| load on one valid client (16 connections, text/plain) | req/s | p50 ms | p99 ms |"
+say "|---|---:|---:|---:|"
+for row in "quiet:$base" "1,000 clients refreshing:$storm"; do
+	name=${row%%:*} f=${row#*:}
+	say "| $name | $(awk '{print $8}' <<<"$f") | $(awk '{print $10}' <<<"$f") | $(awk '{print $12}' <<<"$f") |"
+done
+say ""
+stop_daemon
+
+cp "$R" "$OUT"
+echo "bench: wrote $OUT" >&2
+FAILED=0

@@ -1,0 +1,119 @@
+/*
+ * Tests of daemon/util.c: util_escape, the one function that makes text
+ * from outside safe for a log line, a terminal or sd_notify.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "unit.h"
+
+#include "util.h"
+
+static void
+escape_is(int at, const char *in, size_t len, size_t max, const char *want)
+{
+	char	*out = util_escape(in, len, max);
+
+	ck_assert_msg(strcmp(out, want) == 0, "line %d: '%s', not '%s'", at,
+	    out, want);
+	ck_assert_msg(max == 0 || strlen(out) <= (max < 3 ? 3 : max),
+	    "line %d: %zu bytes > %zu",
+	    at, strlen(out), max);
+	free(out);
+}
+#define ESCAPE_IS(in, max, want)					\
+	escape_is(__LINE__, (in), sizeof(in) - 1, (max), (want))
+
+START_TEST(test_escape_controls)
+{
+	ESCAPE_IS("", 0, "");
+	ESCAPE_IS("plain text, 100% ok", 0, "plain text, 100% ok");
+	ESCAPE_IS("a\nb\rc\td", 0, "a\\nb\\rc\\td");
+	ESCAPE_IS("\x1b[31mred\x1b[0m", 0, "\\x1b[31mred\\x1b[0m");
+	ESCAPE_IS("nul\0in the middle", 0, "nul\\x00in the middle");
+	ESCAPE_IS("\x01\x1f\x7f", 0, "\\x01\\x1f\\x7f");
+	/* Backslashes stay: escaping twice changes nothing. */
+	ESCAPE_IS("a\\nb \\x1b", 0, "a\\nb \\x1b");
+}
+END_TEST
+
+START_TEST(test_escape_utf8)
+{
+	/* Valid UTF-8 stays, 2, 3 and 4 bytes long. */
+	ESCAPE_IS("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 0,
+	    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	/* C1 controls (CSI is U+009B), even well encoded. */
+	ESCAPE_IS("\xc2\x9b" "31m", 0, "\\xc2\\x9b31m");
+	ESCAPE_IS("\xc2\x85", 0, "\\xc2\\x85");
+	ESCAPE_IS("\xc2\xa0", 0, "\xc2\xa0");
+	/* Raw 8-bit C1, stray continuation bytes, overlong forms,
+	 * surrogates, beyond U+10FFFF, a sequence cut short. */
+	ESCAPE_IS("\x9b", 0, "\\x9b");
+	ESCAPE_IS("\x80\xbf", 0, "\\x80\\xbf");
+	ESCAPE_IS("\xc0\xaf", 0, "\\xc0\\xaf");
+	ESCAPE_IS("\xe0\x80\xaf", 0, "\\xe0\\x80\\xaf");
+	ESCAPE_IS("\xed\xa0\x80", 0, "\\xed\\xa0\\x80");
+	ESCAPE_IS("\xf4\x90\x80\x80", 0, "\\xf4\\x90\\x80\\x80");
+	ESCAPE_IS("\xe2\x82", 0, "\\xe2\\x82");
+	ESCAPE_IS("\xe2\x82x", 0, "\\xe2\\x82x");
+}
+END_TEST
+
+START_TEST(test_escape_cut)
+{
+	/* Fits: untouched. */
+	ESCAPE_IS("abcdef", 6, "abcdef");
+	/* Longer: cut with "...", within max. */
+	ESCAPE_IS("abcdefg", 6, "abc...");
+	/* Never an escape or a character cut in two. */
+	ESCAPE_IS("ab\x1b" "cdef", 8, "ab...");
+	ESCAPE_IS("ab\x1b" "cdef", 9, "ab\\x1b...");
+	ESCAPE_IS("a\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 7,
+	    "a\xe2\x82\xac...");
+	ESCAPE_IS("a\xe2\x82\xac\xe2\x82\xac", 6, "a...");
+	/* A tiny max still ends in "...". */
+	ESCAPE_IS("abcdef", 1, "...");
+	ESCAPE_IS("abcdef", 4, "a...");
+}
+END_TEST
+
+START_TEST(test_escape_every_byte)
+{
+	unsigned char	 in[256];
+	char		*out;
+	size_t		 i;
+
+	for (i = 0; i < sizeof in; i++)
+		in[i] = (unsigned char)i;
+	out = util_escape((const char *)in, sizeof in, 0);
+	for (i = 0; out[i] != '\0'; i++)
+		ck_assert_msg((unsigned char)out[i] >= 0x20 &&
+		    (unsigned char)out[i] < 0x7f, "byte %02x at %zu",
+		    (unsigned char)out[i], i);
+	free(out);
+}
+END_TEST
+
+static Suite *
+util_suite(void)
+{
+	Suite	*s = suite_create("util");
+	TCase	*tc = tcase_create("escape");
+
+	tcase_add_test(tc, test_escape_controls);
+	tcase_add_test(tc, test_escape_utf8);
+	tcase_add_test(tc, test_escape_cut);
+	tcase_add_test(tc, test_escape_every_byte);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return unit_run(util_suite());
+}

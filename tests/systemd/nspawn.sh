@@ -13,7 +13,7 @@
 #   - systemctl stop is clean
 #   - socket activation, also across a stop of the service
 #   - the watchdog restarts a daemon that stops answering (SIGSTOP)
-# See ../shared/SYSTEMD-TESTING.md. Needs root. Exits 77 only if
+# Needs root. Exits 77 only if
 # systemd-nspawn cannot run here at all. The whole run is bounded by a
 # timeout, and the container is always powered off.
 set -euo pipefail

@@ -39,6 +39,8 @@ fi
 command -v systemd-nspawn >/dev/null 2>&1 || skip "systemd-nspawn is not installed"
 
 . "$(dirname "$0")/lib.sh"
+# The container's crvs-token uses the default socket, not the test's.
+unset CRVS_TOKEND_SOCKET
 
 machine=crvs-tokend-test-$$
 hostroot=

@@ -353,6 +353,21 @@ client_fill(struct client *c, struct client_token *t)
 	t->client = c;
 }
 
+int
+client_current_token(struct client *c, struct client_token *t)
+{
+	int64_t	left = client_remaining(c);
+
+	if (left < 0 || left < (int64_t)c->conf->min_valid * 1000)
+		return 0;
+	t->token = c->token;
+	t->len = c->token_len;
+	t->expires_in_ms = left;
+	t->expires_at = (clock_wall_ms() + left) / 1000;
+	t->client = c;
+	return 1;
+}
+
 static void
 client_answer(struct client *c, client_token_cb cb, void *arg)
 {

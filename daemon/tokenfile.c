@@ -356,15 +356,6 @@ tokenfile_hook_cb(void *arg, struct client *c, const struct client_token *t)
 	tokenfile_entry_remove(e, "no servable token");
 }
 
-/* What client_get_token answers at once for a servable token. */
-static void
-tokenfile_current_cb(void *arg, const struct client_token *t, int status,
-    const char *message)
-{
-	if (t != NULL)
-		tokenfile_entry_write(arg, t);
-}
-
 static void
 tokenfile_entry_set(struct tokenfile_entry *e, const struct conf_client *cc)
 {
@@ -403,15 +394,18 @@ tokenfile_entry_free(struct tokenfile_entry *e, const char *why)
 static void
 tokenfile_entry_sync(struct tokenfile_entry *e)
 {
+	struct client_token	t;
+
 	if (e->path == NULL)
 		return;
-	if (!client_servable(e->client)) {
+	/*
+	 * Never through client_get_token: it may queue a waiter with e as
+	 * its argument, which outlives e when a reload frees it.
+	 */
+	if (client_current_token(e->client, &t))
+		tokenfile_entry_write(e, &t);
+	else
 		tokenfile_entry_remove(e, "no servable token");
-		return;
-	}
-	/* Answers at once, through tokenfile_current_cb. */
-	client_get_token(e->client, 0, 0, NULL, 0, 1000, tokenfile_current_cb,
-	    e);
 }
 
 struct tokenfile *
@@ -472,6 +466,12 @@ tokenfile_apply(struct tokenfile *tf, struct client **clients, size_t n)
 			tokenfile_entry_free(e, "the client was removed or "
 			    "changed");
 	}
+	/*
+	 * Two passes: first every file that is given up goes (and every new
+	 * entry's leftover), then the files are written. In one pass a kept
+	 * client listed first could write a path that a client listed later
+	 * gives up, and lose its file to that client's removal.
+	 */
 	for (i = 0; i < n; i++) {
 		cc = client_conf(clients[i]);
 		if ((e = tokenfile_find(tf, clients[i])) == NULL) {
@@ -490,6 +490,7 @@ tokenfile_apply(struct tokenfile *tf, struct client **clients, size_t n)
 			tokenfile_entry_set(e, cc);
 		} else
 			tokenfile_entry_set(e, cc);
-		tokenfile_entry_sync(e);
 	}
+	for (i = 0; i < n; i++)
+		tokenfile_entry_sync(tokenfile_find(tf, clients[i]));
 }

@@ -24,6 +24,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -96,19 +97,72 @@ static int
 tokenfile_open_dir(const char *path, const char **base, char **cause)
 {
 	char	*dir = tokenfile_split(path, base), *why = NULL;
-	int	 dfd;
+	uid_t	 uid = geteuid();
+	int	 dfd, saved;
 
-	if (safepath_check_dir(dir, geteuid(), &why) == -1) {
+	/* Checked as opened: the directory used is the one checked. */
+	if ((dfd = safepath_open_dir(dir, &uid, 1, &why)) == -1) {
+		saved = errno;
 		util_cause(cause, "refusing %s: %s", path, why);
 		free(why);
-		free(dir);
-		return -1;
+		errno = saved;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1)
-		util_cause(cause, "%s: %s", dir, strerror(errno));
 	free(dir);
 	return dfd;
+}
+
+/*
+ * Whether name is one of tokenfile_write's temporary files: ".crvs-tokend."
+ * and 16 lowercase hex digits, exactly.
+ */
+static int
+tokenfile_is_tmp_name(const char *name)
+{
+	static const char	 prefix[] = ".crvs-tokend.";
+	size_t			 i;
+
+	if (strncmp(name, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	name += sizeof prefix - 1;
+	for (i = 0; i < 16; i++) {
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		    (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	}
+	return name[16] == '\0';
+}
+
+int
+tokenfile_clean_tmp(const char *path, char **cause)
+{
+	const char	*base;
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	int		 dfd, fd, n = 0;
+
+	if ((dfd = tokenfile_open_dir(path, &base, cause)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		util_cause(cause, "cannot list the directory of %s: %s", path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!tokenfile_is_tmp_name(de->d_name))
+			continue;
+		/* A token left by a crash between create and rename. */
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    unlinkat(dfd, de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	close(dfd);
+	return n;
 }
 
 int
@@ -226,19 +280,27 @@ fail:
 int
 tokenfile_remove(const char *path, char **cause)
 {
-	struct stat	st;
+	struct stat	 st;
+	const char	*base;
+	int		 dfd, rc = 1;
 
 	if (lstat(path, &st) == -1)
 		return errno == ENOENT ? 0 :
 		    util_cause(cause, "%s: %s", path, strerror(errno));
-	/* Not ours to remove: never written by us (we refuse those). */
-	if (!S_ISREG(st.st_mode))
-		return 0;
-	if (unlink(path) == -1)
-		return errno == ENOENT ? 0 :
-		    util_cause(cause, "cannot remove %s: %s", path,
+	/* Through the checked directory, as written. */
+	if ((dfd = tokenfile_open_dir(path, &base, cause)) == -1)
+		return -1;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		rc = errno == ENOENT ? 0 : util_cause(cause, "%s: %s", path,
 		    strerror(errno));
-	return 1;
+	/* Not ours to remove: never written by us (we refuse those). */
+	else if (!S_ISREG(st.st_mode))
+		rc = 0;
+	else if (unlinkat(dfd, base, 0) == -1)
+		rc = errno == ENOENT ? 0 : util_cause(cause,
+		    "cannot remove %s: %s", path, strerror(errno));
+	close(dfd);
+	return rc;
 }
 
 char *
@@ -307,6 +369,23 @@ tokenfile_entry_remove(struct tokenfile_entry *e, const char *why)
 	} else if (rc == 1 && why != NULL)
 		log_info(e->name, "removed token file %s: %s", e->path, why);
 	e->present = 0;
+}
+
+/* Temporary files a crash left beside the entry's file. */
+static void
+tokenfile_entry_clean_tmp(struct tokenfile_entry *e)
+{
+	char	*cause = NULL;
+	int	 n;
+
+	if (e->path == NULL)
+		return;
+	if ((n = tokenfile_clean_tmp(e->path, &cause)) == -1) {
+		log_error(e->name, "%s", cause);
+		free(cause);
+	} else if (n > 0)
+		log_info(e->name, "removed %d temporary file%s left beside %s "
+		    "by an earlier run", n, n == 1 ? "" : "s", e->path);
 }
 
 static void
@@ -484,6 +563,7 @@ tokenfile_apply(struct tokenfile *tf, struct client **clients, size_t n)
 			tokenfile_entry_set(e, cc);
 			/* Left by an earlier run: it may hold anything. */
 			tokenfile_entry_remove(e, "left by an earlier run");
+			tokenfile_entry_clean_tmp(e);
 		} else if (e->path != NULL && (cc->token_file == NULL ||
 		    strcmp(e->path, cc->token_file) != 0)) {
 			tokenfile_entry_remove(e, "token_file changed");

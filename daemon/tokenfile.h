@@ -50,6 +50,12 @@ int		 tokenfile_write(const char *path, const char *data, size_t len,
 		    mode_t mode, gid_t gid, char **cause);
 /* Removes path if it is a regular file: 1 removed, 0 none, -1 error. */
 int		 tokenfile_remove(const char *path, char **cause);
+/*
+ * Removes the temporary files that a crash between create and rename left
+ * in path's directory (".crvs-tokend." and 16 hex digits, regular, ours):
+ * the number removed, or -1 and a cause.
+ */
+int		 tokenfile_clean_tmp(const char *path, char **cause);
 /* The checks of tokenfile_write without writing. */
 int		 tokenfile_check_path(const char *path, char **cause);
 

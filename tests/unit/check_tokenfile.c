@@ -272,6 +272,29 @@ START_TEST(test_remove)
 }
 END_TEST
 
+
+/* Removal goes through the checked directory: none in an untrusted one. */
+START_TEST(test_remove_untrusted_dir_refused)
+{
+	char	*dir = xasprintf("%s/open", tdir), *cause = NULL;
+	char	*path = xasprintf("%s/a.token", dir);
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(tokenfile_write(path, "t\n", 2, 0640, (gid_t)-1,
+	    &cause), 0);
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	ck_assert_int_eq(tokenfile_remove(path, &cause), -1);
+	ck_assert_msg(strstr(cause, "lets other users write") != NULL, "%s",
+	    cause);
+	free(cause);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	ck_assert_int_eq(tokenfile_remove(path, &cause), 1);
+	free(path);
+	free(dir);
+}
+END_TEST
+
 /* The start-up check names the client's file and line. */
 START_TEST(test_check_conf)
 {
@@ -430,6 +453,81 @@ START_TEST(test_apply_at_lapse)
 }
 END_TEST
 
+
+static void
+touch(const char *name, mode_t mode)
+{
+	char	*p = xasprintf("%s/%s", tdir, name);
+	FILE	*fp = fopen(p, "w");
+
+	ck_assert_ptr_nonnull(fp);
+	fputs("secret\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(chmod(p, mode), 0);
+	free(p);
+}
+
+static int
+there(const char *name)
+{
+	char		*p = xasprintf("%s/%s", tdir, name);
+	struct stat	 st;
+	int		 rc = lstat(p, &st) == 0;
+
+	free(p);
+	return rc;
+}
+
+/*
+ * Temporary files that a crash between create and rename left behind are
+ * removed at start-up: only ours, regular, with exactly our name pattern.
+ */
+START_TEST(test_apply_removes_stale_tmp)
+{
+	struct conf_client	*a = unit_conf("a");
+	char			*p = xasprintf("%s/p.token", tdir), *q;
+	struct client		*ca, *l1[1];
+	struct tokenfile	*tf = tokenfile_new();
+
+	touch(".crvs-tokend.0123456789abcdef", 0600);
+	touch(".crvs-tokend.00000000000000ff", 0600);
+	touch(".crvs-tokend.0123456789ABCDEF", 0600);
+	touch(".crvs-tokend.0123456789abcdef0", 0600);
+	touch(".crvs-tokend.0123", 0600);
+	touch("keep", 0600);
+	touch(".crvs-tokend.1111111111111111", 0600);
+	q = xasprintf("%s/.crvs-tokend.1111111111111111", tdir);
+	ck_assert_int_eq(chown(q, 54321, (gid_t)-1), 0);	/* not ours */
+	free(q);
+	q = xasprintf("%s/.crvs-tokend.2222222222222222", tdir);
+	ck_assert_int_eq(symlink("keep", q), 0);
+	free(q);
+	q = xasprintf("%s/.crvs-tokend.3333333333333333", tdir);
+	ck_assert_int_eq(mkdir(q, 0700), 0);
+	free(q);
+
+	a->secret = "s";
+	a->token_file = p;
+	ca = client_new(NULL, NULL, a, NULL, NULL);
+	l1[0] = ca;
+	tokenfile_apply(tf, l1, 1);
+	ck_assert(!there(".crvs-tokend.0123456789abcdef"));
+	ck_assert(!there(".crvs-tokend.00000000000000ff"));
+	ck_assert(there(".crvs-tokend.0123456789ABCDEF"));
+	ck_assert(there(".crvs-tokend.0123456789abcdef0"));
+	ck_assert(there(".crvs-tokend.0123"));
+	ck_assert(there("keep"));
+	ck_assert(there(".crvs-tokend.1111111111111111"));
+	ck_assert(there(".crvs-tokend.2222222222222222"));
+	ck_assert(there(".crvs-tokend.3333333333333333"));
+
+	tokenfile_free(tf);
+	client_free(ca);
+	unit_conf_free(a);
+	free(p);
+}
+END_TEST
+
 static Suite *
 tokenfile_suite(void)
 {
@@ -445,12 +543,14 @@ tokenfile_suite(void)
 	tcase_add_test(tc, test_not_regular_refused);
 	tcase_add_test(tc, test_untrusted_dir_refused);
 	tcase_add_test(tc, test_remove);
+	tcase_add_test(tc, test_remove_untrusted_dir_refused);
 	tcase_add_test(tc, test_check_conf);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("apply");
 	tcase_add_checked_fixture(tc, client_setup, client_teardown);
 	tcase_add_test(tc, test_apply_path_moves);
 	tcase_add_test(tc, test_apply_at_lapse);
+	tcase_add_test(tc, test_apply_removes_stale_tmp);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -32,8 +32,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "client.h"
 #include "clock.h"
 #include "conf.h"
@@ -303,14 +301,32 @@ tokenfile_remove(const char *path, char **cause)
 	return rc;
 }
 
+/*
+ * Whether s can stand in a JSON string as it is: token.c lets only
+ * b64token characters into a token, and conf.c only these into a client
+ * name, none of which JSON escapes. The guard keeps it so if either changes.
+ */
+static int
+tokenfile_json_plain(const char *s, size_t len)
+{
+	static const char	 ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/=";
+	size_t			 i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\0' || strchr(ok, s[i]) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
 char *
 tokenfile_render(enum conf_file_format format, const char *client,
     const char *token, size_t len, int64_t expires_at, size_t *out_len)
 {
-	json_object	*o, *tok;
-	const char	*s;
+	char		 tail[96];
 	char		*out;
-	size_t		 n;
+	size_t		 n, clen, tlen;
 
 	switch (format) {
 	case CONF_FILE_HEADER:
@@ -321,25 +337,30 @@ tokenfile_render(enum conf_file_format format, const char *client,
 		n += len;
 		break;
 	case CONF_FILE_JSON:
-		/* The socket's answer but expires_in: a file cannot keep a
-		 * count current. */
-		o = json_object_new_object();
-		json_object_object_add(o, "client",
-		    json_object_new_string(client));
-		tok = json_object_new_string_len(token, (int)len);
-		json_object_object_add(o, "access_token", tok);
-		json_object_object_add(o, "token_type",
-		    json_object_new_string("Bearer"));
-		json_object_object_add(o, "expires_at",
-		    json_object_new_int64(expires_at));
-		s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-		n = strlen(s);
-		out = secmem_alloc(n + 2);
-		memcpy(out, s, n);
-		/* json-c's copies are plain heap memory: wipe them. */
-		explicit_bzero((char *)s, n);
-		explicit_bzero((char *)json_object_get_string(tok), len);
-		json_object_put(o);
+		/*
+		 * The socket's answer but expires_in: a file cannot keep a
+		 * count current. Built by hand in secure memory: json-c
+		 * grows its buffer with realloc, which leaves copies of the
+		 * token on the heap that nothing wipes.
+		 */
+		clen = strlen(client);
+		if (!tokenfile_json_plain(token, len) ||
+		    !tokenfile_json_plain(client, clen))
+			return NULL;
+		tlen = (size_t)snprintf(tail, sizeof tail, "\",\"token_type\":"
+		    "\"Bearer\",\"expires_at\":%lld}", (long long)expires_at);
+		out = secmem_alloc(clen + len + tlen + 40);
+		n = 0;
+		memcpy(out + n, "{\"client\":\"", 11);
+		n += 11;
+		memcpy(out + n, client, clen);
+		n += clen;
+		memcpy(out + n, "\",\"access_token\":\"", 18);
+		n += 18;
+		memcpy(out + n, token, len);
+		n += len;
+		memcpy(out + n, tail, tlen);
+		n += tlen;
 		break;
 	case CONF_FILE_TOKEN:
 	default:
@@ -400,6 +421,12 @@ tokenfile_entry_write(struct tokenfile_entry *e, const struct client_token *t)
 		return;
 	data = tokenfile_render(e->format, e->name, t->token, t->len,
 	    t->expires_at, &dlen);
+	if (data == NULL) {
+		log_error(e->name, "cannot write token file: the token has "
+		    "characters a JSON file would need escaped");
+		tokenfile_entry_remove(e, "it could not be updated");
+		return;
+	}
 	if (tokenfile_write(e->path, data, dlen, e->mode, e->gid,
 	    &cause) == -1) {
 		log_error(e->name, "cannot write token file: %s", cause);

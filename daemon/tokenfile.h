@@ -36,7 +36,9 @@ void		 tokenfile_apply(struct tokenfile *, struct client **, size_t);
 
 /*
  * The content of a file in format for a token; NUL-terminated, secmem, the
- * caller frees it with secmem_free.
+ * caller frees it with secmem_free. NULL for the JSON format if the token
+ * or client name holds a character JSON would escape (token.c and conf.c
+ * let none through).
  */
 char		*tokenfile_render(enum conf_file_format, const char *client,
 		    const char *token, size_t len, int64_t expires_at,

@@ -132,7 +132,19 @@ START_TEST(test_render)
 	/* A count of seconds left would be stale the moment it is read. */
 	ck_assert(!json_object_object_get_ex(o, "expires_in", &v));
 	json_object_put(o);
+	ck_assert_str_eq(s, "{\"client\":\"dhis2\",\"access_token\":\"" TOK
+	    "\",\"token_type\":\"Bearer\",\"expires_at\":1700000000}\n");
 	secmem_free(s);
+
+	/* Built without escaping: anything JSON would escape is refused. */
+	ck_assert_ptr_null(tokenfile_render(CONF_FILE_JSON, "a", "ab\"c", 4,
+	    1, &n));
+	ck_assert_ptr_null(tokenfile_render(CONF_FILE_JSON, "a", "ab\\c", 4,
+	    1, &n));
+	ck_assert_ptr_null(tokenfile_render(CONF_FILE_JSON, "a\n", "abc", 3,
+	    1, &n));
+	ck_assert_ptr_null(tokenfile_render(CONF_FILE_JSON, "a", "a\0c", 3,
+	    1, &n));
 }
 END_TEST
 

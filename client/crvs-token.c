@@ -56,7 +56,9 @@ usage(FILE *f)
 "  -H, --header           print \"Authorization: Bearer TOKEN\"\n"
 "  -j, --json             print the JSON answer\n"
 "  -t, --timeout SECS     how long to wait (default 15)\n"
-"  -e, --env NAME         exec: the variable for the token (default CRVS_TOKEN)\n"
+"  -e, --env NAME         exec: the variable for the token (default CRVS_TOKEN;\n"
+"                         not PATH, LD_*, IFS, ENV, BASH_ENV or another\n"
+"                         variable a loader or shell acts on)\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
 "\n"
@@ -298,6 +300,33 @@ valid_env_name(const char *s)
 }
 
 /*
+ * Variables the dynamic loader, a shell or a common interpreter acts on:
+ * putting a token there would change what the command runs (a token in
+ * PATH or LD_PRELOAD names files to load). Kept short on purpose and
+ * listed in crvs-token(1); "LD_" is a prefix.
+ */
+static const char *const exec_reserved_env[] = {
+	"PATH", "HOME", "SHELL", "IFS", "ENV", "BASH_ENV", "CDPATH",
+	"SHELLOPTS", "BASHOPTS", "PS4", "TMPDIR", "GCONV_PATH",
+	"PYTHONPATH", "PYTHONSTARTUP", "PERL5LIB", "PERL5OPT",
+	"NODE_OPTIONS", NULL
+};
+
+static int
+exec_reserved_env_name(const char *s)
+{
+	size_t	i;
+
+	if (strncmp(s, "LD_", 3) == 0)
+		return 1;
+	for (i = 0; exec_reserved_env[i] != NULL; i++) {
+		if (strcmp(s, exec_reserved_env[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * exec: runs argv with the token (from the daemon's JSON answer a) in the
  * environment, never on a command line. Returns only on failure, with the
  * status a shell gives: 127 not found, 126 found but not runnable.
@@ -436,6 +465,9 @@ main(int argc, char **argv)
 			return fail(EX_USAGE, "--env takes a variable name "
 			    "(letters, digits, _) other than "
 			    "CRVS_TOKEN_EXPIRES_AT");
+		if (exec_reserved_env_name(env))
+			return fail(EX_USAGE, "--env %s: the loader or a shell "
+			    "acts on that variable; choose another name", env);
 		client = argv[1];
 		if (!valid_name(client))
 			return fail(EX_USAGE, "invalid client name '%s': use 1 "

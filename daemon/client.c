@@ -252,8 +252,8 @@ client_forget_rejected(struct client *c)
 	c->remints = 0;
 }
 
-/* A re-mint of a rejected token is awaited: its timer must not be brought
- * forward. */
+/* A re-mint of a rejected token, or a report held to refresh_min_interval,
+ * is awaited: its timer must not be brought forward. */
 static int
 client_remint_wait(const struct client *c)
 {
@@ -351,6 +351,21 @@ client_fill(struct client *c, struct client_token *t)
 	t->expires_in_ms = left;
 	t->expires_at = (clock_wall_ms() + left) / 1000;
 	t->client = c;
+}
+
+int
+client_current_token(struct client *c, struct client_token *t)
+{
+	int64_t	left = client_remaining(c);
+
+	if (left < 0 || left < (int64_t)c->conf->min_valid * 1000)
+		return 0;
+	t->token = c->token;
+	t->len = c->token_len;
+	t->expires_in_ms = left;
+	t->expires_at = (clock_wall_ms() + left) / 1000;
+	t->client = c;
+	return 1;
 }
 
 static void
@@ -763,6 +778,22 @@ client_get_token(struct client *c, int min_valid, int force,
 		cb(arg, NULL, 503, msg);
 		free(msg);
 		return NULL;
+	}
+	/*
+	 * A report fetches at most once per refresh_min_interval after the
+	 * last install: else reporting each replacement in turn would cost
+	 * the issuer a bcrypt check per round trip. The fetch is planned at
+	 * the allowed moment (not brought forward, like a re-mint) and the
+	 * reporter waits for it within its timeout.
+	 */
+	if (reporter && c->req == NULL && !client_remint_wait(c) &&
+	    client_rate_limited(c)) {
+		log_debug(c->name, "report %.1f s after the last fetch: "
+		    "asking the issuer at refresh_min_interval",
+		    (double)(clock_boot_ms() - c->installed) / 1000);
+		clock_timer_at(c->timer, c->installed +
+		    (int64_t)c->conf->refresh_min_interval * 1000);
+		c->remint_due = 1;
 	}
 	/*
 	 * Start the fetch before queueing: if it cannot start, the failure

@@ -90,6 +90,13 @@ void		 client_waiter_cancel(struct client_waiter *);
 
 /* A token with at least the client's min_valid left is there. */
 int		 client_servable(struct client *);
+/*
+ * Fills t with the token to serve now and returns 1, or returns 0 when
+ * there is none (fewer than min_valid seconds left). Unlike
+ * client_get_token it never waits nor starts a fetch: one clock reading
+ * decides. The token is borrowed until the client next changes.
+ */
+int		 client_current_token(struct client *, struct client_token *);
 /* Has made at least one attempt (success or failure). */
 int		 client_attempted(const struct client *);
 enum client_state client_get_state(struct client *);

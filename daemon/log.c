@@ -113,7 +113,8 @@ log_vmsg(int prio, const char *client, const char *fmt, va_list ap)
 			break;
 	}
 	if (*p != '\0') {
-		esc = util_escape(msg, strlen(msg), sizeof msg - 1);
+		/* Not util_escape: what callers escaped stays as it is. */
+		esc = util_escape_controls(msg, strlen(msg), sizeof msg - 1);
 		snprintf(msg, sizeof msg, "%s", esc);
 		free(esc);
 	}

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,15 +54,14 @@ safepath_trusted(uid_t uid, const uid_t *trusted, size_t ntrusted)
 	return 0;
 }
 
-/* One directory; leaf: the one that holds the file (no sticky excuse). */
+/* One directory's stat; leaf: the one that holds the file (no sticky
+ * excuse). */
 static int
-safepath_one(const char *dir, int leaf, const uid_t *trusted,
-    size_t ntrusted, char **cause)
+safepath_one_st(const char *dir, const struct stat *stp, int leaf,
+    const uid_t *trusted, size_t ntrusted, char **cause)
 {
-	struct stat	 st;
+	struct stat	 st = *stp;
 
-	if (lstat(dir, &st) == -1)
-		return safepath_cause(cause, "%s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return safepath_cause(cause, "%s is not a directory", dir);
 	if (!safepath_trusted(st.st_uid, trusted, ntrusted))
@@ -82,16 +82,25 @@ safepath_one(const char *dir, int leaf, const uid_t *trusted,
 	return 0;
 }
 
-int
-safepath_check_dir_uids(const char *dir, const uid_t *trusted,
+static int
+safepath_one(const char *dir, int leaf, const uid_t *trusted,
     size_t ntrusted, char **cause)
 {
-	char	*real, *slash;
-	int	 rc;
+	struct stat	 st;
 
-	if ((real = realpath(dir, NULL)) == NULL)
+	if (lstat(dir, &st) == -1)
 		return safepath_cause(cause, "%s: %s", dir, strerror(errno));
-	rc = safepath_one(real, 1, trusted, ntrusted, cause);
+	return safepath_one_st(dir, &st, leaf, trusted, ntrusted, cause);
+}
+
+/* The directories above real (a realpath), by text. */
+static int
+safepath_check_above(char *real, const uid_t *trusted, size_t ntrusted,
+    char **cause)
+{
+	char	*slash;
+	int	 rc = 0;
+
 	/* realpath leaves no symbolic link and no "..": walk up by text. */
 	while (rc == 0 && strcmp(real, "/") != 0) {
 		slash = strrchr(real, '/');
@@ -101,6 +110,69 @@ safepath_check_dir_uids(const char *dir, const uid_t *trusted,
 			*slash = '\0';
 		rc = safepath_one(real, 0, trusted, ntrusted, cause);
 	}
+	return rc;
+}
+
+int
+safepath_open_dir(const char *dir, const uid_t *trusted, size_t ntrusted,
+    char **cause)
+{
+	struct stat	 st, again;
+	char		*real;
+	int		 fd, saved;
+
+	if ((real = realpath(dir, NULL)) == NULL) {
+		saved = errno;
+		safepath_cause(cause, "%s: %s", dir, strerror(errno));
+		errno = saved;
+		return -1;
+	}
+	fd = open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		saved = errno;
+		safepath_cause(cause, "%s: %s", real, strerror(errno));
+		free(real);
+		errno = saved;
+		return -1;
+	}
+	/* The checked directory is the opened one. */
+	if (fstat(fd, &st) == -1) {
+		safepath_cause(cause, "%s: %s", real, strerror(errno));
+		goto fail;
+	}
+	if (safepath_one_st(real, &st, 1, trusted, ntrusted, cause) == -1)
+		goto fail;
+	/* The path above leads to it, through trusted directories only. */
+	if (lstat(real, &again) == -1 || again.st_dev != st.st_dev ||
+	    again.st_ino != st.st_ino) {
+		safepath_cause(cause, "%s was replaced while it was checked",
+		    real);
+		goto fail;
+	}
+	if (safepath_check_above(real, trusted, ntrusted, cause) == -1)
+		goto fail;
+	free(real);
+	return fd;
+
+fail:
+	close(fd);
+	free(real);
+	errno = EPERM;
+	return -1;
+}
+
+int
+safepath_check_dir_uids(const char *dir, const uid_t *trusted,
+    size_t ntrusted, char **cause)
+{
+	char	*real;
+	int	 rc;
+
+	if ((real = realpath(dir, NULL)) == NULL)
+		return safepath_cause(cause, "%s: %s", dir, strerror(errno));
+	rc = safepath_one(real, 1, trusted, ntrusted, cause);
+	if (rc == 0)
+		rc = safepath_check_above(real, trusted, ntrusted, cause);
 	free(real);
 	return rc;
 }

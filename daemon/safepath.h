@@ -24,6 +24,17 @@ int	safepath_check_dir_uids(const char *dir, const uid_t *trusted,
 	    size_t ntrusted, char **cause);
 
 /*
+ * Opens dir (O_DIRECTORY, the last part not followed if a symbolic link)
+ * and checks the opened directory as safepath_check_dir does, so that the
+ * directory checked is the one the caller then uses through the returned
+ * descriptor (openat, renameat, unlinkat). Returns the descriptor (the
+ * caller closes it), or -1 and a cause as above; errno is ENOENT if dir
+ * does not exist.
+ */
+int	safepath_open_dir(const char *dir, const uid_t *trusted,
+	    size_t ntrusted, char **cause);
+
+/*
  * Checks the directory that holds path, as above, and that path itself,
  * if it exists, is not a symbolic link and is owned by root or a trusted
  * uid. A missing path is fine (0): the caller will create or not find it.

@@ -24,14 +24,13 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <json-c/json.h>
 
 #include "client.h"
 #include "clock.h"
@@ -96,19 +95,72 @@ static int
 tokenfile_open_dir(const char *path, const char **base, char **cause)
 {
 	char	*dir = tokenfile_split(path, base), *why = NULL;
-	int	 dfd;
+	uid_t	 uid = geteuid();
+	int	 dfd, saved;
 
-	if (safepath_check_dir(dir, geteuid(), &why) == -1) {
+	/* Checked as opened: the directory used is the one checked. */
+	if ((dfd = safepath_open_dir(dir, &uid, 1, &why)) == -1) {
+		saved = errno;
 		util_cause(cause, "refusing %s: %s", path, why);
 		free(why);
-		free(dir);
-		return -1;
+		errno = saved;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1)
-		util_cause(cause, "%s: %s", dir, strerror(errno));
 	free(dir);
 	return dfd;
+}
+
+/*
+ * Whether name is one of tokenfile_write's temporary files: ".crvs-tokend."
+ * and 16 lowercase hex digits, exactly.
+ */
+static int
+tokenfile_is_tmp_name(const char *name)
+{
+	static const char	 prefix[] = ".crvs-tokend.";
+	size_t			 i;
+
+	if (strncmp(name, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	name += sizeof prefix - 1;
+	for (i = 0; i < 16; i++) {
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		    (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	}
+	return name[16] == '\0';
+}
+
+int
+tokenfile_clean_tmp(const char *path, char **cause)
+{
+	const char	*base;
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	int		 dfd, fd, n = 0;
+
+	if ((dfd = tokenfile_open_dir(path, &base, cause)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		util_cause(cause, "cannot list the directory of %s: %s", path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!tokenfile_is_tmp_name(de->d_name))
+			continue;
+		/* A token left by a crash between create and rename. */
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    unlinkat(dfd, de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	close(dfd);
+	return n;
 }
 
 int
@@ -226,18 +278,45 @@ fail:
 int
 tokenfile_remove(const char *path, char **cause)
 {
-	struct stat	st;
+	struct stat	 st;
+	const char	*base;
+	int		 dfd, rc = 1;
 
 	if (lstat(path, &st) == -1)
 		return errno == ENOENT ? 0 :
 		    util_cause(cause, "%s: %s", path, strerror(errno));
-	/* Not ours to remove: never written by us (we refuse those). */
-	if (!S_ISREG(st.st_mode))
-		return 0;
-	if (unlink(path) == -1)
-		return errno == ENOENT ? 0 :
-		    util_cause(cause, "cannot remove %s: %s", path,
+	/* Through the checked directory, as written. */
+	if ((dfd = tokenfile_open_dir(path, &base, cause)) == -1)
+		return -1;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		rc = errno == ENOENT ? 0 : util_cause(cause, "%s: %s", path,
 		    strerror(errno));
+	/* Not ours to remove: never written by us (we refuse those). */
+	else if (!S_ISREG(st.st_mode))
+		rc = 0;
+	else if (unlinkat(dfd, base, 0) == -1)
+		rc = errno == ENOENT ? 0 : util_cause(cause,
+		    "cannot remove %s: %s", path, strerror(errno));
+	close(dfd);
+	return rc;
+}
+
+/*
+ * Whether s can stand in a JSON string as it is: token.c lets only
+ * b64token characters into a token, and conf.c only these into a client
+ * name, none of which JSON escapes. The guard keeps it so if either changes.
+ */
+static int
+tokenfile_json_plain(const char *s, size_t len)
+{
+	static const char	 ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/=";
+	size_t			 i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\0' || strchr(ok, s[i]) == NULL)
+			return 0;
+	}
 	return 1;
 }
 
@@ -245,10 +324,9 @@ char *
 tokenfile_render(enum conf_file_format format, const char *client,
     const char *token, size_t len, int64_t expires_at, size_t *out_len)
 {
-	json_object	*o, *tok;
-	const char	*s;
+	char		 tail[96];
 	char		*out;
-	size_t		 n;
+	size_t		 n, clen, tlen;
 
 	switch (format) {
 	case CONF_FILE_HEADER:
@@ -259,25 +337,30 @@ tokenfile_render(enum conf_file_format format, const char *client,
 		n += len;
 		break;
 	case CONF_FILE_JSON:
-		/* The socket's answer but expires_in: a file cannot keep a
-		 * count current. */
-		o = json_object_new_object();
-		json_object_object_add(o, "client",
-		    json_object_new_string(client));
-		tok = json_object_new_string_len(token, (int)len);
-		json_object_object_add(o, "access_token", tok);
-		json_object_object_add(o, "token_type",
-		    json_object_new_string("Bearer"));
-		json_object_object_add(o, "expires_at",
-		    json_object_new_int64(expires_at));
-		s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-		n = strlen(s);
-		out = secmem_alloc(n + 2);
-		memcpy(out, s, n);
-		/* json-c's copies are plain heap memory: wipe them. */
-		explicit_bzero((char *)s, n);
-		explicit_bzero((char *)json_object_get_string(tok), len);
-		json_object_put(o);
+		/*
+		 * The socket's answer but expires_in: a file cannot keep a
+		 * count current. Built by hand in secure memory: json-c
+		 * grows its buffer with realloc, which leaves copies of the
+		 * token on the heap that nothing wipes.
+		 */
+		clen = strlen(client);
+		if (!tokenfile_json_plain(token, len) ||
+		    !tokenfile_json_plain(client, clen))
+			return NULL;
+		tlen = (size_t)snprintf(tail, sizeof tail, "\",\"token_type\":"
+		    "\"Bearer\",\"expires_at\":%lld}", (long long)expires_at);
+		out = secmem_alloc(clen + len + tlen + 40);
+		n = 0;
+		memcpy(out + n, "{\"client\":\"", 11);
+		n += 11;
+		memcpy(out + n, client, clen);
+		n += clen;
+		memcpy(out + n, "\",\"access_token\":\"", 18);
+		n += 18;
+		memcpy(out + n, token, len);
+		n += len;
+		memcpy(out + n, tail, tlen);
+		n += tlen;
 		break;
 	case CONF_FILE_TOKEN:
 	default:
@@ -309,6 +392,23 @@ tokenfile_entry_remove(struct tokenfile_entry *e, const char *why)
 	e->present = 0;
 }
 
+/* Temporary files a crash left beside the entry's file. */
+static void
+tokenfile_entry_clean_tmp(struct tokenfile_entry *e)
+{
+	char	*cause = NULL;
+	int	 n;
+
+	if (e->path == NULL)
+		return;
+	if ((n = tokenfile_clean_tmp(e->path, &cause)) == -1) {
+		log_error(e->name, "%s", cause);
+		free(cause);
+	} else if (n > 0)
+		log_info(e->name, "removed %d temporary file%s left beside %s "
+		    "by an earlier run", n, n == 1 ? "" : "s", e->path);
+}
+
 static void
 tokenfile_entry_write(struct tokenfile_entry *e, const struct client_token *t)
 {
@@ -321,6 +421,12 @@ tokenfile_entry_write(struct tokenfile_entry *e, const struct client_token *t)
 		return;
 	data = tokenfile_render(e->format, e->name, t->token, t->len,
 	    t->expires_at, &dlen);
+	if (data == NULL) {
+		log_error(e->name, "cannot write token file: the token has "
+		    "characters a JSON file would need escaped");
+		tokenfile_entry_remove(e, "it could not be updated");
+		return;
+	}
 	if (tokenfile_write(e->path, data, dlen, e->mode, e->gid,
 	    &cause) == -1) {
 		log_error(e->name, "cannot write token file: %s", cause);
@@ -354,15 +460,6 @@ tokenfile_hook_cb(void *arg, struct client *c, const struct client_token *t)
 		    "servable end it was written with", (long long)(
 		    clock_boot_ms() - e->deadline));
 	tokenfile_entry_remove(e, "no servable token");
-}
-
-/* What client_get_token answers at once for a servable token. */
-static void
-tokenfile_current_cb(void *arg, const struct client_token *t, int status,
-    const char *message)
-{
-	if (t != NULL)
-		tokenfile_entry_write(arg, t);
 }
 
 static void
@@ -403,15 +500,18 @@ tokenfile_entry_free(struct tokenfile_entry *e, const char *why)
 static void
 tokenfile_entry_sync(struct tokenfile_entry *e)
 {
+	struct client_token	t;
+
 	if (e->path == NULL)
 		return;
-	if (!client_servable(e->client)) {
+	/*
+	 * Never through client_get_token: it may queue a waiter with e as
+	 * its argument, which outlives e when a reload frees it.
+	 */
+	if (client_current_token(e->client, &t))
+		tokenfile_entry_write(e, &t);
+	else
 		tokenfile_entry_remove(e, "no servable token");
-		return;
-	}
-	/* Answers at once, through tokenfile_current_cb. */
-	client_get_token(e->client, 0, 0, NULL, 0, 1000, tokenfile_current_cb,
-	    e);
 }
 
 struct tokenfile *
@@ -472,6 +572,12 @@ tokenfile_apply(struct tokenfile *tf, struct client **clients, size_t n)
 			tokenfile_entry_free(e, "the client was removed or "
 			    "changed");
 	}
+	/*
+	 * Two passes: first every file that is given up goes (and every new
+	 * entry's leftover), then the files are written. In one pass a kept
+	 * client listed first could write a path that a client listed later
+	 * gives up, and lose its file to that client's removal.
+	 */
 	for (i = 0; i < n; i++) {
 		cc = client_conf(clients[i]);
 		if ((e = tokenfile_find(tf, clients[i])) == NULL) {
@@ -484,12 +590,14 @@ tokenfile_apply(struct tokenfile *tf, struct client **clients, size_t n)
 			tokenfile_entry_set(e, cc);
 			/* Left by an earlier run: it may hold anything. */
 			tokenfile_entry_remove(e, "left by an earlier run");
+			tokenfile_entry_clean_tmp(e);
 		} else if (e->path != NULL && (cc->token_file == NULL ||
 		    strcmp(e->path, cc->token_file) != 0)) {
 			tokenfile_entry_remove(e, "token_file changed");
 			tokenfile_entry_set(e, cc);
 		} else
 			tokenfile_entry_set(e, cc);
-		tokenfile_entry_sync(e);
 	}
+	for (i = 0; i < n; i++)
+		tokenfile_entry_sync(tokenfile_find(tf, clients[i]));
 }

@@ -36,7 +36,9 @@ void		 tokenfile_apply(struct tokenfile *, struct client **, size_t);
 
 /*
  * The content of a file in format for a token; NUL-terminated, secmem, the
- * caller frees it with secmem_free.
+ * caller frees it with secmem_free. NULL for the JSON format if the token
+ * or client name holds a character JSON would escape (token.c and conf.c
+ * let none through).
  */
 char		*tokenfile_render(enum conf_file_format, const char *client,
 		    const char *token, size_t len, int64_t expires_at,
@@ -50,6 +52,12 @@ int		 tokenfile_write(const char *path, const char *data, size_t len,
 		    mode_t mode, gid_t gid, char **cause);
 /* Removes path if it is a regular file: 1 removed, 0 none, -1 error. */
 int		 tokenfile_remove(const char *path, char **cause);
+/*
+ * Removes the temporary files that a crash between create and rename left
+ * in path's directory (".crvs-tokend." and 16 hex digits, regular, ours):
+ * the number removed, or -1 and a cause.
+ */
+int		 tokenfile_clean_tmp(const char *path, char **cause);
 /* The checks of tokenfile_write without writing. */
 int		 tokenfile_check_path(const char *path, char **cause);
 

@@ -144,6 +144,16 @@ util_escape(const char *in, size_t len, size_t max)
 {
 	char	*out;
 
+	if ((out = escape_text_flags(in, len, max, ESCAPE_BACKSLASH)) == NULL)
+		fatal("out of memory escaping %zu bytes", len);
+	return out;
+}
+
+char *
+util_escape_controls(const char *in, size_t len, size_t max)
+{
+	char	*out;
+
 	if ((out = escape_text(in, len, max)) == NULL)
 		fatal("out of memory escaping %zu bytes", len);
 	return out;

@@ -23,13 +23,21 @@ int	 util_parse_int(const char *, long long, long long, long long *);
 /*
  * Text from outside (the issuer's answers) made safe for a log line, a
  * terminal or an sd_notify STATUS=: control characters (C0, DEL, C1) and
- * bytes that are not UTF-8 become \n, \r, \t or \xHH; valid UTF-8 stays.
- * Backslashes are kept as they are, so escaping twice changes nothing. At
+ * bytes that are not UTF-8 become \n, \r, \t or \xHH; invisible format
+ * characters (bidirectional overrides, zero-width characters, U+2028/2029,
+ * U+FEFF) become \u{XXXX}; a backslash becomes \\, so that text from
+ * outside cannot pass for an escape; other valid UTF-8 stays. At
  * most max bytes of output (then "..." ends it; max 0: no limit, less than
  * 3 counts as 3), never cutting a character or an escape in two. Returns a
  * string the caller frees.
  */
 #define UTIL_ESCAPE_NOLIMIT	0
 char	*util_escape(const char *, size_t len, size_t max);
+/*
+ * util_escape but backslashes are kept: the last guard for text that may
+ * hold escapes already (a log line, the daemon's words in the CLI), so
+ * that applying it again changes nothing.
+ */
+char	*util_escape_controls(const char *, size_t len, size_t max);
 
 #endif

@@ -71,7 +71,8 @@ rc=0
 check "no token with that much validity: 75 ($rc), command not run" sh -c "[ $rc = 75 ] && [ ! -e '$T/ran' ]"
 for args in "exec demo" "exec demo --" "exec -- true" "exec demo extra -- true" \
     "-j exec demo -- true" "--env 1X exec demo -- true" "--env CRVS_TOKEN_EXPIRES_AT exec demo -- true" \
-    "--env X demo"; do
+    "--env X demo" "--env PATH exec demo -- true" "--env LD_PRELOAD exec demo -- true" \
+    "--env BASH_ENV exec demo -- true" "--env IFS exec demo -- true"; do
 	rc=0
 	# shellcheck disable=SC2086
 	"$TOKEN" $args 2>/dev/null >/dev/null || rc=$?

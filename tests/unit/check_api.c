@@ -358,9 +358,13 @@ START_TEST(test_refresh_bodies)
 	ck_assert_int_eq(rep.status, 200);
 	ck_assert_str_eq(rstr("access_token"), "tok-open");
 	ck_assert_int_eq(unit_fetch.n, 2);
-	/* The current one: waits for its replacement. */
+	/* The current one: waits for its replacement, asked for at
+	 * refresh_min_interval (10 s) after the token was obtained. */
 	send_as(BOB, API_POST, "/v1/clients/open/refresh", NULL,
 	    "{\"rejected_token\": \"tok-open\"}");
+	ck_assert_int_eq(rep.calls, 0);
+	ck_assert_int_eq(unit_fetch.n, 2);
+	unit_advance(10000);
 	ck_assert_int_eq(rep.calls, 0);
 	ck_assert_int_eq(unit_fetch.n, 3);
 	unit_answer_token("tok-open-2", 600);

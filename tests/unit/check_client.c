@@ -613,8 +613,13 @@ START_TEST(test_forced_refresh_rate_limit)
 	ck_assert_int_eq(unit_fetch.n, 2);
 	unit_answer_token("tok-2", 600);
 	ck_assert_str_eq(a.token, "tok-2");
-	/* A report of the current token is never rate-limited. */
+	/* A report of the current token waits for refresh_min_interval
+	 * after its install, then gets the replacement. */
 	ck_assert_ptr_nonnull(ask(&a, 0, 1, "tok-2"));
+	ck_assert_int_eq(unit_fetch.n, 2);
+	unit_advance(9999);
+	ck_assert_int_eq(unit_fetch.n, 2);
+	unit_advance(1);
 	ck_assert_int_eq(unit_fetch.n, 3);
 	unit_answer_token("tok-3", 600);
 	ck_assert_str_eq(a.token, "tok-3");
@@ -698,6 +703,7 @@ START_TEST(test_rejected_remint)
 
 	/* The issuer re-mints the same string within its second. */
 	start_valid("tok-1");
+	unit_advance(20000);
 	ck_assert_ptr_nonnull(ask(&r, 0, 1, "tok-1"));
 	ck_assert_int_eq(unit_fetch.n, 2);
 	unit_answer_token("tok-1", 600);
@@ -725,6 +731,7 @@ START_TEST(test_rejected_remint_gives_up)
 	struct unit_answer	r, other;
 
 	start_valid("tok-1");
+	unit_advance(20000);
 	ck_assert_ptr_nonnull(ask(&r, 0, 1, "tok-1"));
 	unit_answer_token("tok-1", 600);
 	unit_advance(1100);
@@ -740,6 +747,74 @@ START_TEST(test_rejected_remint_gives_up)
 	ask_now(&other, 0, 0, NULL);
 	ck_assert_str_eq(other.token, "tok-1");
 	ck_assert_int_eq(unit_fetch.n, 4);
+}
+END_TEST
+
+
+/*
+ * A reader that reports each replacement as soon as it gets it: one fetch
+ * per refresh_min_interval, not one per round trip. The reporter never
+ * gets its reported token back; others keep getting it meanwhile.
+ */
+START_TEST(test_rejected_report_loop_limited)
+{
+	struct unit_answer	r, other;
+	char			 tok[32], prev[32];
+	int			 i;
+
+	start_valid("tok-0");
+	unit_advance(20000);
+	snprintf(prev, sizeof prev, "tok-0");
+	for (i = 1; i <= 5; i++) {
+		int64_t	t0 = unit_boot_now;
+
+		ck_assert_ptr_nonnull(ask(&r, 0, 1, prev));
+		if (i == 1)
+			ck_assert_int_eq(unit_fetch.n, 2);	/* at once */
+		else {
+			ck_assert_int_eq(unit_fetch.n, i);
+			ask_now(&other, 0, 0, NULL);
+			ck_assert_str_eq(other.token, prev);
+			unit_advance(cc->refresh_min_interval * 1000 - 1);
+			ck_assert_int_eq(unit_fetch.n, i);
+			ck_assert_int_eq(r.calls, 0);
+			unit_advance(1);
+			ck_assert_int_eq(unit_fetch.n, i + 1);
+			ck_assert_int_eq(unit_boot_now - t0,
+			    cc->refresh_min_interval * 1000);
+		}
+		snprintf(tok, sizeof tok, "tok-%d", i);
+		unit_answer_token(tok, 600);
+		ck_assert_int_eq(r.calls, 1);
+		ck_assert_str_eq(r.token, tok);
+		snprintf(prev, sizeof prev, "%s", tok);
+	}
+}
+END_TEST
+
+/* A report held to refresh_min_interval outlives a short wait: the
+ * reporter times out, the planned fetch still happens. */
+START_TEST(test_rejected_report_waits_past_timeout)
+{
+	struct unit_answer	r, other;
+
+	start_valid("tok-1");
+	unit_advance(2000);
+	memset(&r, 0, sizeof r);
+	ck_assert_ptr_nonnull(client_get_token(cl, 0, 1, "tok-1", 5, 3000,
+	    unit_answer_cb, &r));
+	ck_assert(client_replacement_pending(cl));
+	unit_advance(3000);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.status, 504);
+	ck_assert_int_eq(unit_fetch.n, 1);
+	ask_now(&other, 0, 0, NULL);
+	ck_assert_str_eq(other.token, "tok-1");
+	unit_advance(5000);
+	ck_assert_int_eq(unit_fetch.n, 2);
+	unit_answer_token("tok-2", 600);
+	ask_now(&other, 0, 0, NULL);
+	ck_assert_str_eq(other.token, "tok-2");
 }
 END_TEST
 
@@ -902,6 +977,8 @@ client_suite(void)
 	tcase_add_test(tc, test_rejected_while_issuer_fails);
 	tcase_add_test(tc, test_rejected_remint);
 	tcase_add_test(tc, test_rejected_remint_gives_up);
+	tcase_add_test(tc, test_rejected_report_loop_limited);
+	tcase_add_test(tc, test_rejected_report_waits_past_timeout);
 	tcase_add_test(tc, test_rejected_expired_token);
 	tcase_add_test(tc, test_hand_over);
 	tcase_add_test(tc, test_hand_over_timeout_still_counts);

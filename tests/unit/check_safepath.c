@@ -7,6 +7,8 @@
 
 #include <sys/stat.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +124,43 @@ START_TEST(test_symlink_is_resolved)
 }
 END_TEST
 
+
+/* The descriptor is of the directory checked; a refused one gives none. */
+START_TEST(test_open_dir)
+{
+	struct stat	 a, b;
+	char		*cause = NULL;
+	char		 link[256], sub[256];
+	uid_t		 uid = geteuid();
+	int		 fd;
+
+	fd = safepath_open_dir(dir("run", 0750), &uid, 1, &cause);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &a), 0);
+	ck_assert_int_eq(stat(dir("run/sub", 0700), &b), 0);
+	ck_assert_int_eq(fstatat(fd, "sub", &b, 0), 0);
+	close(fd);
+	/* A link to a safe directory is resolved, then used as checked. */
+	snprintf(link, sizeof link, "%s/link", top);
+	snprintf(sub, sizeof sub, "%s/run", top);
+	ck_assert_int_eq(symlink(sub, link), 0);
+	fd = safepath_open_dir(link, &uid, 1, &cause);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &b), 0);
+	ck_assert(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+	close(fd);
+	ck_assert_int_eq(safepath_open_dir(dir("w777", 0777), &uid, 1,
+	    &cause), -1);
+	ck_assert_msg(strstr(cause, "write") != NULL, "cause %s", cause);
+	free(cause);
+	cause = NULL;
+	snprintf(sub, sizeof sub, "%s/missing", top);
+	ck_assert_int_eq(safepath_open_dir(sub, &uid, 1, &cause), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	free(cause);
+}
+END_TEST
+
 START_TEST(test_missing_and_not_dir)
 {
 	char	*cause, path[256];
@@ -212,6 +251,7 @@ safepath_suite(void)
 	tcase_add_test(tc, test_writable_leaf_refused);
 	tcase_add_test(tc, test_writable_parent_needs_sticky);
 	tcase_add_test(tc, test_symlink_is_resolved);
+	tcase_add_test(tc, test_open_dir);
 	tcase_add_test(tc, test_missing_and_not_dir);
 	tcase_add_test(tc, test_owner);
 	tcase_add_test(tc, test_file);

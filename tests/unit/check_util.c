@@ -36,8 +36,62 @@ START_TEST(test_escape_controls)
 	ESCAPE_IS("\x1b[31mred\x1b[0m", 0, "\\x1b[31mred\\x1b[0m");
 	ESCAPE_IS("nul\0in the middle", 0, "nul\\x00in the middle");
 	ESCAPE_IS("\x01\x1f\x7f", 0, "\\x01\\x1f\\x7f");
-	/* Backslashes stay: escaping twice changes nothing. */
-	ESCAPE_IS("a\\nb \\x1b", 0, "a\\nb \\x1b");
+	/* Text that looks like an escape does not pass for one. */
+	ESCAPE_IS("a\\nb \\x1b", 0, "a\\\\nb \\\\x1b");
+	ESCAPE_IS("\\", 0, "\\\\");
+}
+END_TEST
+
+static void
+controls_is(int at, const char *in, const char *want)
+{
+	char	*out = util_escape_controls(in, strlen(in), 0), *again;
+
+	ck_assert_msg(strcmp(out, want) == 0, "line %d: '%s', not '%s'", at,
+	    out, want);
+	/* The last guard is idempotent. */
+	again = util_escape_controls(out, strlen(out), 0);
+	ck_assert_msg(strcmp(again, out) == 0, "line %d: '%s' again is '%s'",
+	    at, out, again);
+	free(again);
+	free(out);
+}
+#define CONTROLS_IS(in, want)	controls_is(__LINE__, (in), (want))
+
+/* The final pass (log.c, the CLI): backslashes stay, controls do not. */
+START_TEST(test_escape_controls_only)
+{
+	char	*once, *twice;
+
+	CONTROLS_IS("a\\nb \\x1b", "a\\nb \\x1b");
+	CONTROLS_IS("a\nb\x1b", "a\\nb\\x1b");
+	CONTROLS_IS("x\xe2\x80\xaey", "x\\u{202e}y");
+	/* Issuer text escaped, then the final pass: unchanged by it. */
+	once = util_escape("\\x1b \x1b \xe2\x80\x8b", 10, 0);
+	ck_assert_str_eq(once, "\\\\x1b \\x1b \\u{200b}");
+	twice = util_escape_controls(once, strlen(once), 0);
+	ck_assert_str_eq(twice, once);
+	free(twice);
+	free(once);
+}
+END_TEST
+
+/* Invisible format characters that can reorder or hide terminal text. */
+START_TEST(test_escape_invisible)
+{
+	ESCAPE_IS("a\xe2\x80\xae" "b", 0, "a\\u{202e}b");	/* RLO */
+	ESCAPE_IS("\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", 0,
+	    "\\u{202a}\\u{202b}\\u{202c}\\u{202d}");
+	ESCAPE_IS("\xe2\x81\xa6\xe2\x81\xa9", 0, "\\u{2066}\\u{2069}");
+	ESCAPE_IS("\xe2\x80\x8b\xe2\x80\x8f", 0, "\\u{200b}\\u{200f}");
+	ESCAPE_IS("\xe2\x80\xa8\xe2\x80\xa9", 0, "\\u{2028}\\u{2029}");
+	ESCAPE_IS("\xef\xbb\xbf", 0, "\\u{feff}");
+	/* Neighbours stay: the en dash, the euro sign, U+2027. */
+	ESCAPE_IS("\xe2\x80\x93\xe2\x82\xac\xe2\x80\xa7", 0,
+	    "\xe2\x80\x93\xe2\x82\xac\xe2\x80\xa7");
+	/* Never cut in two. */
+	ESCAPE_IS("ab\xe2\x80\xae" "cdef", 9, "ab...");
+	ESCAPE_IS("ab\xe2\x80\xae" "cdef", 13, "ab\\u{202e}...");
 }
 END_TEST
 
@@ -106,6 +160,8 @@ util_suite(void)
 
 	tcase_add_test(tc, test_escape_controls);
 	tcase_add_test(tc, test_escape_utf8);
+	tcase_add_test(tc, test_escape_controls_only);
+	tcase_add_test(tc, test_escape_invisible);
 	tcase_add_test(tc, test_escape_cut);
 	tcase_add_test(tc, test_escape_every_byte);
 	suite_add_tcase(s, tc);

@@ -182,19 +182,37 @@ row_server() {
 	# second more than the current token has left (from the daemon's
 	# answer, not a constant), so each needs the next token, and the next
 	# token meets that for minutes: however long starting 100 processes
-	# takes, one request to the server must serve them all.
+	# takes, one request to the server must serve them all. That min_valid
+	# must also be below the lifetime of the token just fetched: until the
+	# next token arrives, that is all the daemon knows of the issuer, and
+	# a min_valid its tokens cannot meet is answered 503 at once. Right
+	# after the refresh the token has left0 s left (whole seconds, so the
+	# lifetime is more); once it has less than left0 - 1 s left (the
+	# daemon says left0 - 2), left + 1 <= left0 - 1 is both more than the
+	# token has and less than its lifetime, and the refresh the daemon
+	# plans at about two thirds of the lifetime is seconds away.
 	"$TOKEN" -s "$ROW_SOCK" refresh "$ROW" >/dev/null 2>&1 || true
-	local before after outs left want
+	local before after outs left left0 want
+	left0=$(jnum "$(daemon_status "$ROW_SOCK" "$ROW")" expires_in)
+	wait_for 5 eval 'left=$(jnum "$(daemon_status "$ROW_SOCK" "$ROW")" expires_in); test "${left:-0}" -le $(( ${left0:-$TTL} - 2 ))' || true
 	left=$(jnum "$(daemon_status "$ROW_SOCK" "$ROW")" expires_in)
 	want=$(( ${left:-$TTL} + 1 ))
 	printf 'ok\nttl %s\n' $((TTL * 10)) >"$T/$ROW.control"
-	note "the token has $left s left; 100 callers ask for min_valid=$want"
+	note "the token had $left0 s left after the refresh, $left s now; 100 callers ask for min_valid=$want"
 	before=$(grep -c 'POST /token -> 200' "$T/$ROW.server.log" || true)
 	mkdir -p "$T/$ROW.many"
 	seq 100 | xargs -P 100 -I{} sh -c '"$1" -s "$2" -m "$3" "$4" >"$5/{}" 2>&1 || echo "exit $?" >>"$5/{}"' \
 	    _ "$TOKEN" "$ROW_SOCK" "$want" "$ROW" "$T/$ROW.many"
 	after=$(grep -c 'POST /token -> 200' "$T/$ROW.server.log" || true)
 	outs=$(cat "$T/$ROW.many"/* | sort -u | wc -l)
+	# What they got, tokens by hash (never printed).
+	note "the 100 callers got: $(cat "$T/$ROW.many"/* | sort | uniq -c |
+	    while read -r n line; do
+		case $line in
+		"exit "*|*" "*) printf '%s x "%s"; ' "$n" "$line" ;;
+		*) printf '%s x token %s; ' "$n" "$(token_hash "$line")" ;;
+		esac
+	    done)"
 	rcheck "100 concurrent callers needing a new token: one request to the server ($((after - before)))" \
 	    test $((after - before)) = 1
 	rcheck "... and all 100 got the same new token ($outs distinct answers)" test "$outs" = 1

@@ -82,9 +82,11 @@ curl -sf --unix-socket "$SOCK" http://localhost/v1/clients/demo/token \
 
 say "## CLI latency (hyperfine, $RUNS runs)"
 say ""
-say "oidc-agent (\`oidc-token\`) is not in this table: its agent needs an"
-say "account made by \`oidc-gen\` against a provider with discovery and a"
-say "supported flow, which could not be set up offline in the time."
+say "oidc-agent (\`oidc-token\`) is not in this table: oidc-agent 4.2.6 gets"
+say "tokens only by the code, device, password or refresh flow, and the"
+say "offline test provider (tests/interop, oidc-provider) offers only"
+say "client_credentials; oidc-provider has no password grant, and a refresh"
+say "token needs an interactive code or device login, not scripted yet."
 say ""
 hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$T/cli.json" \
     -n cat "cat $T/token.txt" \

@@ -11,24 +11,13 @@
 
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+TEST_NAME=docs
 MANDIR=${MANDIR:-$top_srcdir/man}
-TOKEND=$top_builddir/crvs-tokend
-TOKEN=$top_builddir/crvs-token
 DAEMON_PAGE=$MANDIR/crvs-tokend.8
 CLI_PAGE=$MANDIR/crvs-token.1
 CONF_PAGE=$MANDIR/crvs-tokend.conf.5
 SRC=$top_srcdir
-
-PASSED=0
-FAILED=0
-T=$(mktemp -d "${TMPDIR:-/tmp}/crvs-docs.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-
-pass() { PASSED=$((PASSED + 1)); echo "PASS: docs: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: docs: $*"; }
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -80,7 +69,7 @@ if ! have groff && ! have mandoc; then
 	fail "neither groff nor mandoc is installed: cannot check the pages"
 fi
 if [ "$FAILED" -ne 0 ]; then
-	echo "docs: $PASSED passed, $FAILED failed"
+	finish
 	exit 1
 fi
 
@@ -348,5 +337,4 @@ subset "crvs-tokend exit status" "daemon/main.c" "$T/dexit.code" \
 subset "crvs-tokend exit status" "crvs-tokend.8 EXIT STATUS" \
     "$T/dexit.doc" "daemon/main.c" "$T/dexit.code"
 
-echo "docs: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

@@ -3,7 +3,7 @@
  * endpoint (the auth service's POST /token, or POST /auth/token as seen
  * through the OpenCRVS gateway with --gateway), with failure modes that
  * can be switched at run time.  A test harness for crvs-tokend; it listens
- * on 127.0.0.1 only.  See /work/shared/OPENCRVS.md for what it imitates.
+ * on 127.0.0.1 only.  docs/opencrvs.md describes what it imitates.
  *
  * fake-issuer [--port N] [--port-file FILE] [--lifetime SECS]
  *     [--client ID:SECRET]... [--gateway] [--tls CERT KEY] [--skew SECS]

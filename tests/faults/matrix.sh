@@ -1,7 +1,7 @@
 #!/bin/bash
 # The fault matrix (issue 3, item 7). Each row runs its own fake issuer and
 # its own crvs-tokend (so that a crash is pinned on the fault that caused it),
-# all rows in parallel. For each row, with 8-second tokens and min_valid 2:
+# a few rows at a time. For each row, with 12-second tokens and min_valid 2:
 # the daemon gets a good token, the issuer is switched into a failure mode,
 # a refresh is forced, and then
 #   - the daemon stays up;
@@ -17,7 +17,8 @@
 # rows: a forced refresh during the backoff, 50 callers with a per-request
 # min_valid (one refresh), tokens shorter than min_valid (no hammering).
 # Environment: MATRIX_ROWS="row row ..." runs only those rows; MATRIX_JOBS=N
-# runs at most N rows at a time (default all); TOKEND_WRAPPER wraps the
+# runs at most N rows at a time (default: the number of CPUs; 0: all at
+# once); TOKEND_WRAPPER wraps the
 # daemon (valgrind: MATRIX_JOBS=3 TOKEND_WRAPPER="valgrind --error-exitcode=99
 # --leak-check=full" tests/faults/matrix.sh; with more rows at once the
 # timing checks fail for want of CPU).
@@ -28,13 +29,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$top_srcdir/tests/faults/faults-lib.sh"
 TEST_NAME=matrix
 
-LIFETIME=8	# the issuer's token lifetime
+LIFETIME=12	# the issuer's token lifetime (9 s servable: room for slow starts)
 MIN_VALID=2
 TIMEOUT=2	# the client's upstream timeout
-FALLBACK=9	# fallback_lifetime, for opaque tokens without expires_in
+FALLBACK=13	# fallback_lifetime, for opaque tokens without expires_in
 SERVABLE_MS=$(( (LIFETIME - 1 - MIN_VALID) * 1000 ))	# a fresh token's
 START=$(now_ms)
 accepts() { gw_accepts "$GW" "$1"; }
+# The same for the sampler (observe): the gateway's port, once it is known.
+ACCEPTS_GW=
 
 for tool in openssl curl; do
 	command -v "$tool" >/dev/null || { echo "$TEST_NAME: SKIP: $tool is missing"; exit 77; }
@@ -43,6 +46,7 @@ done
 # One issuer that never fails judges every token, as the gateway would.
 start_issuer gw --lifetime 600
 GW=$ISSUER_PORT
+ACCEPTS_GW=$GW
 
 gen_cert good || { fail "openssl could not make a certificate"; finish; }
 gen_cert rogue || { fail "openssl could not make a certificate"; finish; }
@@ -96,24 +100,20 @@ row_mode() {
 
 # 503 with Retry-After: 4 s: the retry waits for it.
 row_retry_after() {
-	local rq0 sampler t n t1='' t2=''
+	local rq0 t n t1='' t2=''
 	row_setup || { rfail "setup"; return; }
 	fresh_token
 	mode "mode=status&status=503&retry_after=4"
 	rq0=$(issuer_stat "$ROW_PORT" requests)
-	# When the issuer sees the failing request and its retry: sampled for
-	# 7 s while the consumers are observed.
-	(
-		for ((i = 0; i < 140; i++)); do
-			echo "$(now_ms) $(issuer_stat "$ROW_PORT" requests)"
-			sleep 0.05
-		done
-	) >"$T/$ROW.samples" 2>/dev/null &
-	sampler=$!
+	# When the failing request and its retry were sent: from the daemon's
+	# log (its debug lines carry milliseconds), not from polling the
+	# issuer.
+	: >"$T/$ROW.samples"
 	forced_refresh_start
 	observe 'HTTP 503|503|unavailable|server error'
 	forced_refresh_check '503'
-	wait "$sampler" || true
+	wait_for 10 issuer_requests_ge "$ROW_PORT" $((rq0 + 2)) || true
+	wait_for 5 eval '[ "$(fetch_times "$T/$ROW.tokend.log" "$T0E" | wc -l)" -ge 2 ]' || true
 	request_times "$T/$ROW.samples" "$rq0" "$T/$ROW.tokend.log" "$T0E"
 	note "the failed request at +$(( ${t1:-0} - T0 )) ms, the retry $(( ${t2:-0} - ${t1:-0} )) ms after it"
 	# At least Retry-After, unless the token stops being servable sooner.
@@ -130,24 +130,46 @@ row_retry_after() {
 }
 
 # Slow, but within the client's timeout: a success; consumers are not held.
+# The sampler (already connected, an answer every 50 ms) asks while the
+# refresh is in flight: every answer given between the daemon's request
+# and the new token is the token that was current when it began.
 row_slow_within() {
-	local t tok1
+	local tok1 rq0 sp treq tnew held n0 nbad
 	row_setup || { rfail "setup"; return; }
 	fresh_token
-	sleep 1.1	# a new second: the next token differs
+	# A new second by the issuer's clock: the next token differs.
+	wait_for 3 eval '[ $(( $(now_ms) / 1000 )) -gt "$(jwt_claim "$TOK0" iat)" ]' || true
 	mode "mode=slow&delay=1.2"
-	t=$(now_ms)
-	cli "$ROW_SOCK" -t 10 refresh "$ROW" &
-	local bg=$!
-	sleep 0.4
-	cli "$ROW_SOCK" -j "$ROW"
-	rcheck "during a slow refresh, a consumer gets the current token at once (exit $rc)" \
-	    test "$rc" = 0 -a "$(jstr "$out" access_token)" = "$TOK0"
-	wait "$bg" || true
+	"$SAMPLER" -s "$ROW_SOCK" -c "$ROW" -i 50 -d 30000 -u 1000000 \
+	    -o "$T/$ROW.slow.rec" >"$T/$ROW.slow.summary" &
+	sp=$!
+	ROW_PIDS+=("$sp")
+	wait_for 10 test -s "$T/$ROW.slow.rec" || true
+	rq0=$(issuer_stat "$ROW_PORT" requests)
+	local t=$(now_ms)
+	cli "$ROW_SOCK" -t 10 refresh "$ROW"
+	local frc=$rc
+	# Two more answers after the refresh ended, then the sampler stops.
+	held=$(wc -l <"$T/$ROW.slow.rec")
+	wait_for 10 eval '[ "$(wc -l <"$T/$ROW.slow.rec")" -ge $((held + 2)) ]' || true
+	stop_pid "$sp"
+	treq=$(fetch_times "$T/$ROW.tokend.log" "$t" | head -n 1)
+	tnew=$(log_times "$T/$ROW.tokend.log" "${treq:-$t}" 'new token' | head -n 1)
+	# The current token when the refresh began: the sampler's last answer
+	# before it (the daemon's own refresh may have replaced TOK0).
+	local h0
+	h0=$(awk -F'\t' -v a="${treq:-0}" '$1 != "CHECK" && $2 < a && $3 == 200 { h = $4 } END { print h }' "$T/$ROW.slow.rec")
+	n0=$(awk -F'\t' -v a="${treq:-0}" -v b="${tnew:-0}" '$1 >= a && $2 <= b' "$T/$ROW.slow.rec" | wc -l)
+	nbad=$(awk -F'\t' -v a="${treq:-0}" -v b="${tnew:-0}" -v h="$h0" '$1 >= a && $2 <= b && ($3 != 200 || $4 != h)' "$T/$ROW.slow.rec" | wc -l)
+	note "the refresh was in flight for $(( ${tnew:-0} - ${treq:-0} )) ms; $n0 answers meanwhile"
+	rcheck "during a slow refresh, consumers get the current token at once ($n0 answers while it was in flight, $nbad not the current token)" \
+	    test -n "$treq" -a -n "$tnew" -a "$n0" -ge 1 -a "$nbad" = 0
+	rcheck "and every answer of the sampler was a token (none short: $(awk -F'\t' -v m="$MIN_VALID" '$3 != 200 || $5 < m' "$T/$ROW.slow.rec" | wc -l))" \
+	    test "$(awk -F'\t' -v m="$MIN_VALID" '$3 != 200 || $5 < m' "$T/$ROW.slow.rec" | wc -l)" = 0
 	cli "$ROW_SOCK" -j "$ROW"
 	tok1=$(jstr "$out" access_token)
-	rcheck "the slow answer (1.2 s, timeout 2 s) is accepted: a new token" \
-	    test "$rc" = 0 -a -n "$tok1" -a "$tok1" != "$TOK0"
+	rcheck "the slow answer (1.2 s, timeout 2 s) is accepted: a new token (refresh exit $frc)" \
+	    test "$frc" = 0 -a "$rc" = 0 -a -n "$tok1" -a "$(token_hash "$tok1")" != "$h0"
 	rcheck "it has at least min_valid left and the gateway accepts it" \
 	    eval 'test "$(jnum "$out" expires_in)" -ge $MIN_VALID && gw_accepts $GW "$tok1"'
 	local s
@@ -173,22 +195,17 @@ row_opaque() {
 	local s
 	s=$(daemon_status "$ROW_SOCK" "$ROW")
 	rcheck "status is valid with no error ($(jstr "$s" state))" eval 'test "$(jstr "$s" state)" = valid && jnull "$s" last_error'
-	# It is refreshed before it stops being servable, still opaque.
-	local t=$(now_ms) tok2='' n=0 bad=0
-	while [ $(( $(now_ms) - t )) -lt $(( (lim + 2) * 1000 )) ]; do
-		cli "$ROW_SOCK" -j "$ROW"
-		if [ "$rc" = 0 ]; then
-			[ "$(jnum "$out" expires_in)" -ge "$MIN_VALID" ] || bad=$((bad + 1))
-			[ "$(jstr "$out" access_token)" = "$tok" ] || tok2=$(jstr "$out" access_token)
-		else
-			bad=$((bad + 1))
-		fi
-		n=$((n + 1))
-		sleep 0.3
-	done
-	rcheck "the opaque token was refreshed on time, never served short ($bad bad of $n)" test "$bad" = 0 -a -n "$tok2"
+	# It is refreshed before it stops being servable, still opaque: the
+	# sampler watches for lim + 2 s; the daemon's counter has the refresh.
+	local r0 r1
+	r0=$(daemon_refreshes "$ROW_SOCK" "$ROW")
+	sample "$ROW_SOCK" "$ROW" "$T/$ROW.watch" -m "$MIN_VALID" -i 100 \
+	    -d $(( (lim + 2) * 1000 ))
+	r1=$(daemon_refreshes "$ROW_SOCK" "$ROW")
+	note "sampler: $(cat "$T/$ROW.watch.summary"); $((r1 - r0)) refreshes"
+	rcheck "the opaque token was refreshed on time, never served short ($((S_short + S_unavail + S_other)) bad of $S_answers; $((r1 - r0)) refreshes, $S_distinct tokens served)" \
+	    test "$S_short" = 0 -a "$S_unavail" = 0 -a "$S_other" = 0 -a "$S_answers" -ge 1 -a $((r1 - r0)) -ge 1 -a "$S_distinct" -ge 2
 	mode mode=ok
-	TOK0=$tok2
 	cli "$ROW_SOCK" -t 10 refresh "$ROW"
 	rcheck "back to JWTs after the issuer is (exit $rc)" eval '[ "$rc" = 0 ] && [[ $out == eyJ* ]] && gw_accepts $GW "$out"'
 	rcheck "the daemon stays up to the end" row_alive
@@ -297,13 +314,21 @@ row_refresh_in_backoff() {
 }
 
 # Per-request min_valid: many callers asking for more validity than the
-# current token has left cause one refresh, and all get the new token.
+# current token has left cause one refresh, and all get the new token. Once
+# the current token is there, the issuer's tokens are made to live 80 s;
+# the callers ask for one second more than the current one has left (from
+# the daemon's answer, not a constant), so each needs the next token, and
+# the next token meets that for over a minute: however long starting 50
+# processes takes, one request must serve them all.
 row_min_valid_storm() {
-	local rq0 rq1 want=6
+	local rq0 rq1 want left
 	row_setup || { rfail "setup"; return; }
 	fresh_token
-	sleep 2.2	# TOK0 now has under $want s left (it lives $((LIFETIME - 1)) s)
+	left=$(jnum "$(daemon_status "$ROW_SOCK" "$ROW")" expires_in)
+	want=$(( ${left:-$LIFETIME} + 1 ))
+	issuer_post "$ROW_PORT" "/control/lifetime?seconds=80" >/dev/null
 	rq0=$(issuer_stat "$ROW_PORT" requests)
+	note "the current token has $left s left; 50 callers ask for min_valid=$want"
 	mkdir -p "$T/$ROW.storm"
 	seq 50 | xargs -P 50 -I{} sh -c '"$1" -s "$2" -j -m "$3" "$4" >"$5/{}" 2>&1; echo $? >"$5/{}.rc"' \
 	    _ "$TOKEN" "$ROW_SOCK" "$want" "$ROW" "$T/$ROW.storm"
@@ -324,18 +349,21 @@ row_min_valid_storm() {
 # so, and must not hammer the issuer (OpenCRVS runs bcrypt on each request).
 row_short_lifetime() {
 	local rq0 rq1
-	MIN_VALID=10	# above the tokens' 7 s
+	MIN_VALID=14	# above the tokens' 11 s
 	FALLBACK=20	# must stay above min_valid
 	row_setup || { rfail "setup"; return; }
-	sleep 1
+	# The first token arrived and was found too short.
+	wait_for 15 eval 'test -n "$(jstr "$(daemon_status "$ROW_SOCK" "$ROW")" last_error)"' || true
 	cli "$ROW_SOCK" "$ROW"
 	rcheck "exit 75, no token (exit $rc)" test "$rc" = 75 -a -z "$out"
 	rcheck "the message says the issuer's tokens are too short: \"$err\"" grep -Eiq 'live|lifetime|min_valid' <<<"$err"
 	rq0=$(issuer_stat "$ROW_PORT" requests)
-	sleep 6
+	local t=$(now_ms) secs
+	sleep 6	# the window in which requests are counted, not a condition
 	rq1=$(issuer_stat "$ROW_PORT" requests)
-	note "$((rq1 - rq0)) upstream requests in 6 s"
-	rcheck "the issuer is not hammered: $((rq1 - rq0)) requests in 6 s (at most 6, as backoff would allow)" \
+	secs=$(( ($(now_ms) - t + 999) / 1000 ))
+	note "$((rq1 - rq0)) upstream requests in $secs s"
+	rcheck "the issuer is not hammered: $((rq1 - rq0)) requests in $secs s (at most one a second, as backoff would allow)" \
 	    test $((rq1 - rq0)) -le 6
 	rcheck "the daemon stays up to the end" row_alive
 }
@@ -380,7 +408,7 @@ ORDER=(http401 http400 tls_untrusted http500 http503_retry_after hang
 if [ -n "${MATRIX_ROWS:-}" ]; then
 	read -r -a ORDER <<<"$MATRIX_ROWS"
 fi
-JOBS=${MATRIX_JOBS:-0}
+JOBS=${MATRIX_JOBS:-$(nproc)}
 
 run_rows "${ORDER[@]}"
 echo "---- recovery times"

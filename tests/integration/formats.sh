@@ -40,13 +40,13 @@ run_cli f form
 check "form: a token is served" test "$f_rc" = 0 -a -n "$f_out"
 
 v=$(refresh_and_stat query last_query_had_secret)
-check "query: the parameters are in the URL ($v)" test "$v" = True
+check "query: the parameters are in the URL ($v)" test "$v" = true
 run_cli q query
 check "query: a token is served" test "$q_rc" = 0 -a -n "$q_out"
 
 wait_for 10 issuer_requests_ge "$basicsrv_PORT" 1
 v=$(issuer_stat "$basicsrv_PORT" last_auth_basic)
-check "basic: HTTP Basic client authentication was sent ($v)" test "$v" = True
+check "basic: HTTP Basic client authentication was sent ($v)" test "$v" = true
 run_cli b basic
 # OpenCRVS does not support Basic: 400 invalid_request, as the real one.
 check "basic: OpenCRVS refuses Basic; the CLI exits 75" test "$b_rc" = 75

@@ -9,7 +9,8 @@
 // mock: oauth2-mock-server; RS256 JWT access tokens whose exp (and
 //   expires_in) are --ttl seconds; its JWKS is at /jwks.
 // The control file, read at every token request, switches a fault on:
-//   "ok" (or absent), "status 503", "status 401", "status 500".
+//   "ok" (or absent), "status 503", "status 401", "status 500"; a line
+//   "ttl S" gives the tokens issued from then on another lifetime.
 import fs from 'node:fs';
 import http from 'node:http';
 
@@ -24,15 +25,23 @@ const port = Number(opt.port ?? 0);
 const ttl = Number(opt.ttl ?? 15);
 const secret = opt.secret ?? 'interop-secret';
 
-function fault() {
-	let s = 'ok';
+function control() {
 	try {
-		s = fs.readFileSync(opt.control, 'utf8').trim();
+		return fs.readFileSync(opt.control, 'utf8');
 	} catch {
-		// no control file: ok
+		return 'ok';	// no control file: ok
 	}
-	const m = /^status (\d{3})$/.exec(s);
+}
+
+function fault() {
+	const m = /^status (\d{3})$/m.exec(control());
 	return m ? Number(m[1]) : 0;
+}
+
+// The lifetime of a token issued now.
+function currentTtl() {
+	const m = /^ttl (\d+)$/m.exec(control());
+	return m ? Number(m[1]) : ttl;
 }
 
 function ready(p) {
@@ -82,7 +91,7 @@ if (kind === 'oidc') {
 			devInteractions: { enabled: false },
 		},
 		scopes: ['openid', 'crvs:read', 'crvs:write'],
-		ttl: { ClientCredentials: ttl },
+		ttl: { ClientCredentials: () => currentTtl() },
 		cookies: { keys: ['interop-test-cookie-key'] },
 	});
 	provider.use(async (ctx, next) => {
@@ -106,7 +115,7 @@ if (kind === 'oidc') {
 	server.service.on('beforeTokenSigning', (token) => {
 		const now = Math.floor(Date.now() / 1000);
 		token.payload.iat = now;
-		token.payload.exp = now + ttl;
+		token.payload.exp = now + currentTtl();
 	});
 	server.service.on('beforeResponse', (res) => {
 		const status = fault();
@@ -116,7 +125,7 @@ if (kind === 'oidc') {
 			console.error(`${kind}: POST /token -> simulated ${status}`);
 			return;
 		}
-		res.body.expires_in = ttl;
+		res.body.expires_in = currentTtl();
 		console.error(`${kind}: POST /token -> ${res.statusCode}`);
 	});
 	await server.start(port, '127.0.0.1');

@@ -109,7 +109,8 @@ timeout 60 python3 "$HOSTILE" "$SOCK" many "$NCONN" 30 "$T/many.ready" "$T/many.
 many=$!
 PIDS+=("$many")
 wait_for 20 test -s "$T/many.ready" || true
-sleep 1	# let the daemon accept what is in its backlog
+# The daemon has accepted what was in its listening socket's backlog.
+wait_for 10 backlog_empty || true
 rss1=$(daemon_rss_kb "$DAEMON_PID")
 fd1=$(daemon_nfds "$DAEMON_PID")
 worst=0; times=""
@@ -145,7 +146,7 @@ timeout 60 python3 "$HOSTILE" "$SOCK" many "$NCONN" 8 "$T/many.ready" "$T/many.s
 many=$!
 PIDS+=("$many")
 wait_for 20 test -s "$T/many.ready" || true
-sleep 1
+wait_for 10 backlog_empty || true
 fd1u=$(daemon_nfds "$DAEMON_PID")
 rss1u=$(daemon_rss_kb "$DAEMON_PID")
 worst=0; times=""

@@ -114,13 +114,13 @@ check "the tokens collected are ones the gateway accepts" \
     gateway_accepts "$good_PORT" "$(json_field access_token <"$T/out/refresh-json.out")"
 wait_for 10 issuer_requests_ge "$bas_PORT" 1 || true
 check "basic: the issuer did receive HTTP Basic authentication" \
-    test "$(issuer_stat "$bas_PORT" last_auth_basic)" = True
+    test "$(issuer_stat "$bas_PORT" last_auth_basic)" = true
 cli basic-refresh refresh basic
 cli basic-get basic
 check "basic: refused by the (OpenCRVS-like) issuer: exit 75" test "$(rc_of basic-get)" = 75
 issuer_post "$good_PORT" /control/reset-stats >/dev/null
 cli q2 refresh query
-check "query: the secret really was in the URL" test "$(issuer_stat "$good_PORT" last_query_had_secret)" = True
+check "query: the secret really was in the URL" test "$(issuer_stat "$good_PORT" last_query_had_secret)" = true
 
 # --- every failure mode of the issuer -----------------------------------------
 # After a failure a client backs off (a forced refresh does not ask again

@@ -1,5 +1,6 @@
 # Helpers for the security tests (tests/security/*.sh), on top of
-# tests/integration/lib.sh, which the caller sources first:
+# tests/lib.sh (through tests/integration/lib.sh), which the caller sources
+# first:
 #
 #     . "$top_srcdir/tests/integration/lib.sh"
 #     . "$top_srcdir/tests/security/seclib.sh"
@@ -10,20 +11,8 @@
 # The tests need root (useradd, setpriv); without it they are skipped (77).
 # shellcheck shell=bash
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: $TEST_NAME: the security tests run as root (useradd, setpriv)"
-	trap - EXIT
-	rm -rf "$T"
-	exit 77
-fi
-for _tool in setpriv useradd userdel groupadd groupdel python3 curl stat; do
-	if ! command -v "$_tool" >/dev/null 2>&1; then
-		echo "SKIP: $TEST_NAME: $_tool is not installed"
-		trap - EXIT
-		rm -rf "$T"
-		exit 77
-	fi
-done
+[ "$(id -u)" -eq 0 ] || skip "the security tests run as root (useradd, setpriv)"
+need_tools setpriv useradd userdel groupadd groupdel python3 curl stat ss
 
 # shellcheck disable=SC2034 # used by the scripts that source this
 HOSTILE=$top_srcdir/tests/security/hostile.py
@@ -130,9 +119,6 @@ curl_as() {
 	    -w '%{stderr}%{http_code}' --unix-socket "$SOCK" "$@" >"$out"; } 2>&1 || true
 }
 
-# now_ms: a monotonic-enough millisecond clock for measuring.
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-
 # timed_token CLIENT: runs `crvs-token CLIENT` as root; sets TT_MS (its
 # duration), TT_RC and TT_OUT.
 # shellcheck disable=SC2034
@@ -170,6 +156,12 @@ log_lines_well_formed() {
 
 # daemon_rss_kb PID: VmRSS in kB.
 daemon_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# backlog_empty: no connection waits in the backlog of the daemon's
+# listening socket ($SOCK) for the daemon to accept it (ss's Recv-Q).
+backlog_empty() {
+	[ "$(ss -xlnH 2>/dev/null | awk -v p="$SOCK" '$5 == p { print $3 }')" = 0 ]
+}
 
 # daemon_nfds PID: open descriptors.
 daemon_nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }

@@ -73,7 +73,21 @@ check "the listening socket is O_NONBLOCK (flags $flags)" test $(( 0$flags & 040
 # socket, are the entries for the socket's path in /proc/net/unix).
 python3 "$HOSTILE" "$SOCK" idle 3 >/dev/null 2>&1 &
 idlers=$!
-sleep 1
+# socket_fds: the daemon's descriptors for the socket's path (the listening
+# socket and the connections it accepted).
+socket_fds() {
+	local inodes fd l ino n=0
+	inodes=" $(awk -v p="$SOCK" '$8 == p {printf "%s ", $7}' /proc/net/unix)"
+	for fd in /proc/"$first"/fd/*; do
+		l=$(readlink "$fd" || true)
+		case $l in socket:*) ;; *) continue ;; esac
+		ino=${l#socket:[}; ino=${ino%]}
+		case $inodes in *" $ino "*) n=$((n + 1)) ;; esac
+	done
+	echo "$n"
+}
+# The daemon has accepted the idle connection.
+wait_for 10 eval '[ "$(socket_fds)" -ge 2 ]' || true
 inodes=" $(awk -v p="$SOCK" '$8 == p {printf "%s ", $7}' /proc/net/unix)"
 nconn=0; leak=""
 for fd in /proc/"$first"/fd/*; do

@@ -5,22 +5,14 @@
 # expect. Skips (77) only when systemd-analyze is not installed.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$here/../..}
-top_builddir=${top_builddir:-$here/../..}
+. "$(cd "$(dirname "$0")" && pwd)/../lib.sh"
 MAX_EXPOSURE=${MAX_EXPOSURE:-1.5}
 
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-	echo "SKIP: systemd-analyze is not installed"
-	exit 77
-fi
+command -v systemd-analyze >/dev/null 2>&1 || skip "systemd-analyze is not installed"
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-pass=0 fail=0
-ok() { echo "PASS: $*"; pass=$((pass + 1)); }
-ko() { echo "FAIL: $*"; fail=$((fail + 1)); }
+tmp=$T
+ok() { pass "$@"; }
+ko() { fail "$@"; }
 
 # Render the unit as "make install" does, with the built daemon's path:
 # verify wants every Exec binary to exist.
@@ -152,5 +144,4 @@ else
 	echo "note: systemd-sysusers not installed; snippets not checked"
 fi
 
-echo "analyze: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

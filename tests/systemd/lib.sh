@@ -1,18 +1,14 @@
 # Helpers for the tests in tests/systemd: sourced, not run.
-#
-# Sets top_srcdir and top_builddir (make check exports both; run by hand they
-# default to the tree the script is in), a temporary directory $tmp, and an
-# EXIT trap that kills every process started through these helpers and
-# removes $tmp. Every wait polls for a condition until a deadline.
+# shellcheck shell=bash
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=$(cd "${top_srcdir:-$here/../..}" && pwd)
-top_builddir=$(cd "${top_builddir:-$here/../..}" && pwd)
-TOKEND=$top_builddir/crvs-tokend
-TOKEN=$top_builddir/crvs-token
-ISSUER=$top_builddir/tests/fake-issuer/fake-issuer
-DEFAULT_ID=2fd153ab-86c8-45fb-990d-721140e46061
-DEFAULT_SECRET=test-secret
+# The shared helpers (checks, bounded waits, processes stopped at exit,
+# the fake issuer, the JSON reader) are in tests/lib.sh; the names these
+# scripts have always used are kept below.
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+top_srcdir=$(cd "$top_srcdir" && pwd)
+top_builddir=$(cd "$top_builddir" && pwd)
+DEFAULT_ID=$CLIENT_ID
+DEFAULT_SECRET=$SECRET
 
 for b in "$TOKEND" "$TOKEN" "$ISSUER"; do
 	if [ ! -x "$b" ]; then
@@ -21,85 +17,27 @@ for b in "$TOKEND" "$TOKEN" "$ISSUER"; do
 	fi
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/crvs-systemd.XXXXXX")
-chmod 0755 "$tmp"
-pids=()
-npass=0
-nfail=0
+# Older names: $tmp is $T, pids are PIDS (stopped at exit), npass and
+# nfail are the counts, lib_cleanup is cleanup.
+tmp=$T
+declare -n pids=PIDS npass=PASSED nfail=FAILED
+lib_cleanup() { cleanup "$@"; }
 
-lib_cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		# Bounded: SIGKILL whatever is still there after 3 s.
-		for _ in $(seq 30); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	if [ "${KEEP_TMP:-}" = 1 ]; then
-		echo "kept $tmp"
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap lib_cleanup EXIT
-trap 'exit 130' INT TERM
-
-pass() { echo "PASS: $*"; npass=$((npass + 1)); }
-fail() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
-check() {	# check "what" command...
-	local what=$1
-	shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
-}
-# Ends the test: a summary line, exit 0 only if nothing failed.
-finish() {
-	echo "$(basename "$0" .sh): $npass passed, $nfail failed"
-	[ "$nfail" = 0 ]
-}
-# A failure that the rest of the test cannot go on without.
-die() {
-	fail "$*"
-	finish || true
-	exit 1
-}
-
-# wait_for SECONDS command...: polls every 50 ms until command succeeds.
-wait_for() {
-	local deadline=$(($(date +%s%N) / 1000000 + $1 * 1000))
-	shift
-	while ! "$@"; do
-		[ $(($(date +%s%N) / 1000000)) -lt "$deadline" ] || return 1
-		sleep 0.05
-	done
-}
-
-# start_issuer NAME [fake-issuer options]: starts a fake issuer on a free
-# port; sets ${NAME}_port and ${NAME}_url (its token endpoint).
+# start_issuer NAME [fake-issuer options]: the shared one, plus
+# ${NAME}_port and ${NAME}_url (its token endpoint).
+eval "lib_start_issuer() $(declare -f start_issuer | tail -n +2)"
 start_issuer() {
-	local name=$1 pf
-	shift
-	pf=$tmp/$name.port
-	"$ISSUER" --port 0 --port-file "$pf" "$@" >"$tmp/$name.log" 2>&1 &
-	pids+=("$!")
-	wait_for 10 test -s "$pf" || die "fake issuer $name did not start"
-	printf -v "${name}_port" '%s' "$(cat "$pf")"
-	printf -v "${name}_url" 'http://127.0.0.1:%s/auth/token' "$(cat "$pf")"
+	lib_start_issuer "$@"
+	printf -v "${1}_port" '%s' "$ISSUER_PORT"
+	printf -v "${1}_url" 'http://127.0.0.1:%s/auth/token' "$ISSUER_PORT"
 }
 
-# issuer_stat PORT KEY [ID]: a number from the fake issuer's /control/stats:
-# a top-level counter, or per_client[ID] (0 when absent).
+# issuer_stat PORT KEY [ID]: a top-level counter, or per_client[ID] (0
+# when absent).
 issuer_stat() {
-	curl -sf "http://127.0.0.1:$1/control/stats" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-v = s[sys.argv[1]]
-print(v.get(sys.argv[2], 0) if len(sys.argv) > 2 else v)' "${@:2}"
+	local v
+	v=$(json_field "$2${3:+.$3}" < <(issuer_get "$1" /control/stats)) || v=0
+	echo "${v:-0}"
 }
 
 # secret_file NAME VALUE: a 0600 secret file; prints its path.

@@ -13,7 +13,7 @@
 #   - systemctl stop is clean
 #   - socket activation, also across a stop of the service
 #   - the watchdog restarts a daemon that stops answering (SIGSTOP)
-# See ../shared/SYSTEMD-TESTING.md. Needs root. Exits 77 only if
+# Needs root. Exits 77 only if
 # systemd-nspawn cannot run here at all. The whole run is bounded by a
 # timeout, and the container is always powered off.
 set -euo pipefail
@@ -74,10 +74,10 @@ trap nspawn_cleanup EXIT
 in_ct() { nsenter -t "$ct" -a "$@"; }
 R() { echo "/proc/$ct/root$1"; }	# a path inside the container, from here
 prop() { in_ct systemctl show -p "$2" --value "$1"; }
-stats() { in_ct curl -sf "http://127.0.0.1:$port/control/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+stats() { in_ct curl -sf "http://127.0.0.1:$port/control/stats" | "$JSON" "$1"; }
 tls_stats() {
 	in_ct curl -sf --cacert /usr/local/libexec/crvs-tokend-test/tls/cert.pem \
-		"https://127.0.0.1:$tls_port/control/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
+		"https://127.0.0.1:$tls_port/control/stats" | "$JSON" "$1"
 }
 # as USER command...: runs command inside as USER with USER's groups.
 as() {

@@ -27,7 +27,7 @@ done
 check "the gateway still accepts it" gateway_accepts "$ISSUER_PORT" "$tok"
 curl -sf --max-time 5 --unix-socket "$SOCK" http://x/v1/clients/demo >"$T/status.json"
 check "the status says a replacement is pending" \
-    test "$(json_field replacement_pending <"$T/status.json")" = True
+    test "$(json_field replacement_pending <"$T/status.json")" = true
 run_cli s status demo
 check "'crvs-token status' says so too" eval 'grep -q "replacement pending" <<<"$s_out"'
 run_cli r2 refresh --rejected demo <<<"$tok"
@@ -43,7 +43,7 @@ new=$("$TOKEN" demo)
 check "it is a new token the gateway accepts" gateway_accepts "$ISSUER_PORT" "$new"
 curl -sf --max-time 5 --unix-socket "$SOCK" http://x/v1/clients/demo >"$T/status.json"
 check "no replacement is pending any more" \
-    test "$(json_field replacement_pending <"$T/status.json")" = False
+    test "$(json_field replacement_pending <"$T/status.json")" = false
 run_cli r3 refresh --rejected demo <<<"$tok"
 check "a late report of the replaced token gets the new one" test "$r3_rc" = 0 -a "$r3_out" = "$new"
 

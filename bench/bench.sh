@@ -35,7 +35,7 @@ if [ ${#need[@]} -gt 0 ]; then
 	apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
 fi
 make -s -C "$top_builddir" crvs-tokend crvs-token \
-    tests/fake-issuer/fake-issuer bench/loadgen
+    tests/fake-issuer/fake-issuer tests/tools/json bench/loadgen
 
 . "$top_srcdir/tests/integration/lib.sh"
 LOG_LEVEL=warning

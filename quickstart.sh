@@ -13,7 +13,8 @@ libevent-dev libcurl4-openssl-dev libjson-c-dev libinih-dev libsystemd-dev
 libhttp-parser-dev libssl-dev zlib1g-dev check
 ca-certificates curl python3 openssl procps util-linux
 systemd systemd-container faketime iproute2 groff-base
-debhelper lintian bash-completion"
+debhelper lintian bash-completion
+clang libclang-rt-14-dev cppcheck gcovr"
 
 install_deps() {
 	missing=

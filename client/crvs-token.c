@@ -22,24 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <http_parser.h>
 #include <json-c/json.h>
 
-#include "escape.h"
+#include "reply.h"
 #include "safepath.h"
 
 #define DEFAULT_SOCKET	"/run/crvs-tokend/crvs-tokend.sock"
-#define ANSWER_MAX	(1024 * 1024)
 #define NAME_MAX_LEN	64
-
-struct answer {
-	int		 status;
-	char		*body;
-	size_t		 len;
-	size_t		 cap;
-	int		 complete;
-	int		 too_big;
-};
 
 static const char	*progname = "crvs-token";
 
@@ -105,51 +94,6 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int
-on_status(http_parser *p, const char *at, size_t len)
-{
-	((struct answer *)p->data)->status = (int)p->status_code;
-	return 0;
-}
-
-static int
-on_body(http_parser *p, const char *at, size_t len)
-{
-	struct answer	*a = p->data;
-	char		*n;
-
-	if (a->len + len + 1 > ANSWER_MAX) {
-		a->too_big = 1;
-		return 1;
-	}
-	if (a->len + len + 1 > a->cap) {
-		/* Not realloc: the old buffer may hold part of a token. */
-		if ((n = malloc((a->len + len + 1) * 2)) == NULL)
-			return 1;
-		if (a->body != NULL) {
-			memcpy(n, a->body, a->len);
-			explicit_bzero(a->body, a->cap);
-			free(a->body);
-		}
-		a->body = n;
-		a->cap = (a->len + len + 1) * 2;
-	}
-	memcpy(a->body + a->len, at, len);
-	a->len += len;
-	a->body[a->len] = '\0';
-	return 0;
-}
-
-static int
-on_complete(http_parser *p)
-{
-	struct answer	*a = p->data;
-
-	a->status = (int)p->status_code;
-	a->complete = 1;
-	return 0;
-}
-
 /* Waits for fd to be ready for events; -1 on timeout. */
 static int
 wait_fd(int fd, short events, int64_t deadline)
@@ -212,13 +156,12 @@ socket_trusted(const char *sock)
  */
 static int
 request(const char *sock, const char *method, const char *path,
-    const char *accept, const char *body, int timeout, struct answer *a)
+    const char *accept, const char *body, int timeout, struct reply *a)
 {
 	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
-	http_parser_settings	 settings = { 0 };
-	http_parser		 parser;
 	char			 head[1024], buf[16384];
 	size_t			 off = 0, hlen, blen = body ? strlen(body) : 0;
+	const char		*why;
 	ssize_t			 n;
 	int64_t			 deadline = now_ms() + (int64_t)timeout * 1000;
 	int			 fd;
@@ -266,11 +209,7 @@ request(const char *sock, const char *method, const char *path,
 		}
 		off += (size_t)n;
 	}
-	settings.on_status = on_status;
-	settings.on_body = on_body;
-	settings.on_message_complete = on_complete;
-	http_parser_init(&parser, HTTP_RESPONSE);
-	parser.data = a;
+	reply_init(a);
 	while (!a->complete) {
 		if (wait_fd(fd, POLLIN, deadline) == -1) {
 			close(fd);
@@ -287,12 +226,10 @@ request(const char *sock, const char *method, const char *path,
 			    "%s", strerror((int)n));
 		}
 		/* n == 0 tells the parser about EOF. */
-		if (http_parser_execute(&parser, &settings, buf, (size_t)n) !=
-		    (size_t)n || parser.http_errno != HPE_OK) {
+		if (reply_feed(a, buf, (size_t)n, &why) == -1) {
 			close(fd);
 			return fail(EX_PROTOCOL, "bad answer from crvs-tokend "
-			    "(%s)", a->too_big ? "too large" :
-			    http_errno_description(HTTP_PARSER_ERRNO(&parser)));
+			    "(%s)", why);
 		}
 		if (n == 0)
 			break;
@@ -303,65 +240,6 @@ request(const char *sock, const char *method, const char *path,
 		return fail(EX_UNAVAILABLE, "crvs-tokend closed the connection "
 		    "before answering");
 	return 0;
-}
-
-/*
- * The daemon's words (which may quote the issuer's) made safe for a
- * terminal: control characters escaped as the daemon escapes them. Returns
- * a string the caller frees.
- */
-static char *
-safe_text(const char *s)
-{
-	char	*out;
-
-	if (s == NULL)
-		s = "";
-	if ((out = escape_text(s, strlen(s), 0)) == NULL) {
-		fail(EX_OSERR, "out of memory");
-		exit(EX_OSERR);
-	}
-	return out;
-}
-
-/* Maps an error answer to its message and exit status. */
-static int
-error_exit(const struct answer *a, const char *client)
-{
-	json_object	*o, *v;
-	const char	*code = "", *msg = "no message";
-	char		*esc;
-	int		 rc;
-
-	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
-	if (o != NULL && json_object_object_get_ex(o, "error", &v))
-		code = json_object_get_string(v);
-	if (o != NULL && json_object_object_get_ex(o, "message", &v))
-		msg = json_object_get_string(v);
-	switch (a->status) {
-	case 400:
-		rc = EX_USAGE;
-		break;
-	case 403:
-		rc = EX_NOPERM;
-		break;
-	case 404:
-		rc = strcmp(code, "unknown_client") == 0 ? EX_NOUSER :
-		    EX_UNAVAILABLE;
-		break;
-	case 503:
-	case 504:
-		rc = EX_TEMPFAIL;
-		break;
-	default:
-		rc = EX_UNAVAILABLE;
-		break;
-	}
-	esc = safe_text(msg);
-	fail(rc, "%s%s%s", client ? client : "", client ? ": " : "", esc);
-	free(esc);
-	json_object_put(o);
-	return rc;
 }
 
 static int
@@ -377,19 +255,6 @@ valid_name(const char *s)
 			return 0;
 	}
 	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
-}
-
-/* A token goes to terminals, headers and shell variables: visible ASCII. */
-static int
-token_printable(const char *s, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-			return 0;
-	}
-	return 1;
 }
 
 /* Reads the rejected token from standard input: one line, trimmed. */
@@ -418,92 +283,6 @@ read_rejected(void)
 	return line;
 }
 
-static void
-print_status_row(json_object *c)
-{
-	json_object	*v;
-	const char	*keys[] = { "name", "state", "expires_in",
-			    "next_refresh", "refreshes", "failures",
-			    "last_error" };
-	char		*cell[7], num[32], err[512];
-	const char	*last;
-	size_t		 i;
-	int64_t		 next;
-
-	for (i = 0; i < 7; i++) {
-		if (!json_object_object_get_ex(c, keys[i], &v) || v == NULL)
-			cell[i] = safe_text("-");
-		else if (i == 2 || i == 3) {
-			next = json_object_get_int64(v);
-			if (i == 3)
-				next -= (int64_t)time(NULL);
-			snprintf(num, sizeof num, "%s%llds", i == 3 ? "in " :
-			    "", (long long)(i == 3 && next < 0 ? 0 : next));
-			cell[i] = safe_text(num);
-		} else
-			cell[i] = safe_text(json_object_get_string(v));
-	}
-	last = cell[6];
-	/* A reported token still served to others until its replacement. */
-	if (json_object_object_get_ex(c, "replacement_pending", &v) &&
-	    json_object_get_boolean(v)) {
-		snprintf(err, sizeof err, "replacement pending (token "
-		    "reported rejected)%s%.200s", strcmp(cell[6], "-") != 0 ?
-		    "; " : "", strcmp(cell[6], "-") != 0 ? cell[6] : "");
-		last = err;
-	}
-	printf("%-20s %-11s %8s %10s %9s %8s  %s\n", cell[0], cell[1],
-	    cell[2], cell[3], cell[4], cell[5], last);
-	for (i = 0; i < 7; i++)
-		free(cell[i]);
-}
-
-static int
-print_status(const struct answer *a, int one)
-{
-	json_object	*o, *arr;
-	size_t		 i;
-
-	if (a->body == NULL || (o = json_tokener_parse(a->body)) == NULL)
-		return fail(EX_PROTOCOL, "bad status answer from crvs-tokend");
-	printf("%-20s %-11s %8s %10s %9s %8s  %s\n", "CLIENT", "STATE",
-	    "EXPIRES", "REFRESH", "REFRESHES", "FAILURES", "LAST ERROR");
-	if (one)
-		print_status_row(o);
-	else if (json_object_object_get_ex(o, "clients", &arr)) {
-		for (i = 0; i < json_object_array_length(arr); i++)
-			print_status_row(json_object_array_get_idx(arr, i));
-	}
-	json_object_put(o);
-	return 0;
-}
-
-/* "ok", or "unavailable: NAME, NAME". */
-static void
-print_health(const struct answer *a)
-{
-	json_object	*o, *arr;
-	char		*esc;
-	size_t		 i;
-
-	if (a->status == 200) {
-		printf("ok\n");
-		return;
-	}
-	o = a->body != NULL ? json_tokener_parse(a->body) : NULL;
-	printf("unavailable");
-	if (o != NULL && json_object_object_get_ex(o, "unavailable", &arr)) {
-		for (i = 0; i < json_object_array_length(arr); i++) {
-			esc = safe_text(json_object_get_string(
-			    json_object_array_get_idx(arr, i)));
-			printf("%s%s", i ? ", " : ": ", esc);
-			free(esc);
-		}
-	}
-	printf("\n");
-	json_object_put(o);
-}
-
 static int
 valid_env_name(const char *s)
 {
@@ -524,7 +303,7 @@ valid_env_name(const char *s)
  * status a shell gives: 127 not found, 126 found but not runnable.
  */
 static int
-run_command(struct answer *a, const char *client, const char *env,
+run_command(struct reply *a, const char *client, const char *env,
     char **argv)
 {
 	json_object	*o, *tok, *exp;
@@ -535,7 +314,7 @@ run_command(struct answer *a, const char *client, const char *env,
 	if (o == NULL || !json_object_object_get_ex(o, "access_token", &tok) ||
 	    !json_object_is_type(tok, json_type_string) ||
 	    json_object_get_string_len(tok) == 0 ||
-	    !token_printable(json_object_get_string(tok),
+	    !reply_token_printable(json_object_get_string(tok),
 	    (size_t)json_object_get_string_len(tok)) ||
 	    !json_object_object_get_ex(o, "expires_at", &exp)) {
 		json_object_put(o);
@@ -550,9 +329,7 @@ run_command(struct answer *a, const char *client, const char *env,
 	explicit_bzero((char *)json_object_get_string(tok),
 	    (size_t)json_object_get_string_len(tok));
 	json_object_put(o);
-	explicit_bzero(a->body, a->cap);
-	free(a->body);
-	a->body = NULL;
+	reply_free(a);
 	if (fflush(stdout) == EOF)
 		return fail(EX_IOERR, "standard output: %s", strerror(errno));
 	execvp(argv[0], argv);
@@ -584,7 +361,7 @@ main(int argc, char **argv)
 	char		 path[256], *end, *rejected = NULL, *body = NULL;
 	long		 minv = 0, timeout = 15;
 	int		 ch, header = 0, json = 0, rej = 0, rc, i, dd = argc;
-	struct answer	 a = { 0 };
+	struct reply	 a = { 0 };
 	json_object	*o;
 
 	if (sock == NULL || *sock == '\0')
@@ -669,8 +446,8 @@ main(int argc, char **argv)
 		    (int)timeout, &a)) != 0)
 			return rc;
 		if (a.status != 200) {
-			rc = error_exit(&a, client);
-			free(a.body);
+			rc = reply_error_exit(&a, client, stderr);
+			reply_free(&a);
 			return rc;
 		}
 		return run_command(&a, client, env, command);
@@ -725,16 +502,17 @@ main(int argc, char **argv)
 			if (json)
 				printf("%s\n", a.body ? a.body : "");
 			else
-				print_health(&a);
+				reply_print_health(&a, stdout, stderr);
 			rc = a.status == 200 ? 0 : a.status == 503 ?
-			    EX_TEMPFAIL : error_exit(&a, NULL);
+			    EX_TEMPFAIL : reply_error_exit(&a, NULL, stderr);
 		} else if (a.status != 200)
-			rc = error_exit(&a, client);
+			rc = reply_error_exit(&a, client, stderr);
 		else if (json)
-			rc = (printf("%s\n", a.body), 0);
+			rc = (printf("%s\n", a.body ? a.body : ""), 0);
 		else
-			rc = print_status(&a, client != NULL);
-		free(a.body);
+			rc = reply_print_status(&a, client != NULL, stdout,
+			    stderr);
+		reply_free(&a);
 		return rc;
 	}
 
@@ -768,28 +546,15 @@ main(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	if (a.status != 200) {
-		rc = error_exit(&a, client);
+		rc = reply_error_exit(&a, client, stderr);
 	} else if (json) {
-		fwrite(a.body, 1, a.len, stdout);
+		if (a.len > 0)
+			fwrite(a.body, 1, a.len, stdout);
 		if (a.len > 0 && a.body[a.len - 1] != '\n')
 			putchar('\n');
-	} else {
-		while (a.len > 0 && (a.body[a.len - 1] == '\n' ||
-		    a.body[a.len - 1] == '\r'))
-			a.body[--a.len] = '\0';
-		if (a.len == 0)
-			rc = fail(EX_PROTOCOL, "empty token from crvs-tokend");
-		else if (!token_printable(a.body, a.len))
-			rc = fail(EX_PROTOCOL, "crvs-tokend sent a token with "
-			    "characters no token has (spaces, control or "
-			    "non-ASCII)");
-		else
-			printf("%s%s\n", header ? "Authorization: Bearer " : "",
-			    a.body);
-	}
-	if (a.body != NULL)
-		explicit_bzero(a.body, a.cap);
-	free(a.body);
+	} else
+		rc = reply_print_token(&a, header, stdout, stderr);
+	reply_free(&a);
 	if (fflush(stdout) == EOF)
 		return fail(EX_IOERR, "cannot write the token: %s",
 		    strerror(errno));

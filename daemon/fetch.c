@@ -369,9 +369,9 @@ fetch_basic_header(struct fetch_req *r, const struct conf_client *c)
 
 	secbuf_appends(&hdr, "Authorization: Basic ");
 	for (i = 0; i < pair.len; i += 3) {
-		v = (unsigned char)pair.data[i] << 16;
+		v = (unsigned)(unsigned char)pair.data[i] << 16;
 		if (i + 1 < pair.len)
-			v |= (unsigned char)pair.data[i + 1] << 8;
+			v |= (unsigned)(unsigned char)pair.data[i + 1] << 8;
 		if (i + 2 < pair.len)
 			v |= (unsigned char)pair.data[i + 2];
 		q[0] = tbl[(v >> 18) & 63];

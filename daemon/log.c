@@ -89,6 +89,10 @@ log_level_name(int prio)
 
 static void
 log_vmsg(int prio, const char *client, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void
+log_vmsg(int prio, const char *client, const char *fmt, va_list ap)
 {
 	char		 msg[1024];
 	char		 stamp[32];

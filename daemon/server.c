@@ -271,6 +271,10 @@ server_evict(struct server *s)
 		if (top == NULL || u->count > top->count)
 			top = u;
 	}
+	/* Only connections whose credentials were unreadable (no uid):
+	 * those are being closed already. */
+	if (top == NULL)
+		return;
 	TAILQ_FOREACH(conn, &s->conns, entry) {
 		if (conn->u == top && !conn->closing &&
 		    (victim == NULL || (victim->call != NULL &&

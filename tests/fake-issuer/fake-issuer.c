@@ -203,6 +203,9 @@ static void	fi_token_finish(struct fi_server *, struct evhttp_request *,
 		    const char *);
 
 static void
+fi_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
 fi_log(const char *fmt, ...)
 {
 	va_list ap;

@@ -49,8 +49,11 @@ clock_setup() {
 	ROW_SKEW=$skew
 	ROW_SOCK=$T/$ROW.sock
 	echo "$off" >"$T/$ROW.faketime"
+	# refresh_min_interval = 0: the Retry-After rows' forced refresh must
+	# reach the issuer right after the first one.
 	client_section "$ROW" "$ROW_PORT" "min_valid = $minv
-timeout = 3" | daemon_conf "$T/$ROW.conf" "$ROW_SOCK"
+timeout = 3
+refresh_min_interval = 0" | daemon_conf "$T/$ROW.conf" "$ROW_SOCK"
 	TOKEND_WRAPPER=$(faked_wrapper) start_tokend "$T/$ROW.conf" "$ROW_SOCK" "$T/$ROW.tokend.log" || return 1
 	ROW_DAEMON_PID=$TOKEND_PID
 	wait_for 15 "$TOKEN" -s "$ROW_SOCK" "$ROW" || true

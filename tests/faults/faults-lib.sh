@@ -171,7 +171,7 @@ fresh_token() {
 forced_refresh_start() {
 	[ "${1:-}" = quiet ] || observe_start
 	(
-		cli "$ROW_SOCK" -t 10 refresh "$ROW"
+		cli "$ROW_SOCK" -t $(( ${TIMEOUT:-2} + 10 )) refresh "$ROW"
 		printf '%s' "$out" >"$T/$ROW.fr.out"
 		printf '%s' "$err" >"$T/$ROW.fr.err"
 		echo "$rc" >"$T/$ROW.fr.rc"

@@ -385,8 +385,10 @@ declare -A ROWS=(
 	[truncated_body]="row_mode 'mode=truncated' 'transient|bad response' 'truncat|partial|closed|remaining|incomplete' unavailable"
 	[truncated_body_gateway]="ROW_ISSUER_ARGS=--gateway row_mode 'mode=truncated' 'transient|bad response' 'truncat|partial|closed|remaining|incomplete|chunk' unavailable"
 	[truncated_json]="row_mode 'mode=truncated_json' 'bad response' 'truncated' unavailable"
-	[huge_10mb]="row_mode 'mode=huge' 'bad response' 'large|size|limit|big' unavailable"
-	[huge_10mb_gateway]="ROW_ISSUER_ARGS=--gateway row_mode 'mode=huge' 'bad response' 'large|size|limit|big' unavailable"
+	# The 10 MB rows: 10 s to receive the answer, so that a loaded machine
+	# gets past the size limit (the verdict) before the upstream timeout.
+	[huge_10mb]="TIMEOUT=10 row_mode 'mode=huge' 'bad response' 'large|size|limit|big' unavailable"
+	[huge_10mb_gateway]="TIMEOUT=10 ROW_ISSUER_ARGS=--gateway row_mode 'mode=huge' 'bad response' 'large|size|limit|big' unavailable"
 	[no_access_token]="row_mode 'mode=no_access_token' 'bad response' 'access_token' unavailable"
 	[bad_token_type]="row_mode 'mode=bad_token_type' 'bad response' 'token_type|bearer' unavailable"
 	[opaque_fallback]="row_opaque 'mode=opaque' $FALLBACK"

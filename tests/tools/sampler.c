@@ -522,7 +522,10 @@ main(int argc, char **argv)
 			if (nseen < (long)(sizeof seen / sizeof seen[0]))
 				snprintf(seen[nseen++], sizeof seen[0], "%s",
 				    hash);
-			if (gw != NULL) {
+			/* Only a JWT can be checked at the gateway: an
+			 * opaque token (which the daemon rightly serves)
+			 * is judged by its expires_in alone. */
+			if (gw != NULL && f_exp) {
 				/* The issuer's gateway, on a keep-alive
 				 * connection of its own: no process. */
 				snprintf(gwsock, sizeof gwsock, "tcp:%s", gw);

@@ -1335,14 +1335,14 @@ START_TEST(test_valid_name)
 	static const char *good[] = {
 		"dhis2", "a", "A", "0", "client.v2", "my_client-1",
 		"...", ".a", "-x",
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
 	};
 	static const char *bad[] = {
 		"", ".", "..", "a b", "a/b", "../a", "a\n", "a\t", "dhis2!",
 		"a:b", "é", "a=b", "[a]",
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
 	};
 	size_t	i;
 

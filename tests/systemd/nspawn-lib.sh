@@ -1,6 +1,6 @@
 # Booting this machine's own root, overlaid, as a systemd-nspawn container
 # (nothing written there reaches the host): sourced after lib.sh, by the
-# tests that need a real systemd as PID 1. The same steps as nspawn.sh.
+# tests that need a real systemd as PID 1 (nspawn.sh, package.sh).
 #
 #   nspawn_boot             boots it; sets ct (the container's PID 1, as seen
 #                           from here); skips (exit 77) if nspawn cannot run

@@ -42,50 +42,13 @@ command -v systemd-nspawn >/dev/null 2>&1 || skip "systemd-nspawn is not install
 # The container's crvs-token uses the default socket, not the test's.
 unset CRVS_TOKEND_SOCKET
 
-machine=crvs-tokend-test-$$
-hostroot=
-ns=
-ct=
-nspawn_log=$tmp/nspawn.log
+. "$(dirname "$0")/nspawn-lib.sh"
 
-nspawn_cleanup() {
-	local i
-	if [ -n "$ns" ] && kill -0 "$ns" 2>/dev/null; then
-		if [ -z "$ct" ] || ! timeout 10 nsenter -t "$ct" -a systemctl \
-			poweroff --no-block >/dev/null 2>&1; then
-			kill -TERM "$ns" 2>/dev/null || true
-		fi
-		for i in $(seq 150); do
-			kill -0 "$ns" 2>/dev/null || break
-			# SIGTERM asks nspawn to power the container off; a second
-			# one forces it.
-			if [ "$i" = 100 ] || [ "$i" = 125 ]; then kill -TERM "$ns" 2>/dev/null || true; fi
-			sleep 0.1
-		done
-		kill -KILL "$ns" 2>/dev/null || true
-	fi
-	[ -z "$ns" ] || wait "$ns" 2>/dev/null || true
-	rm -rf "/run/systemd/nspawn/propagate/$machine"
-	# Only rmdir: the bind mount lived in nspawn's private mount namespace,
-	# and a recursive removal here could never be right.
-	[ -z "$hostroot" ] || rmdir "$hostroot" 2>/dev/null || true
-	lib_cleanup
-}
-trap nspawn_cleanup EXIT
-
-in_ct() { nsenter -t "$ct" -a "$@"; }
-R() { echo "/proc/$ct/root$1"; }	# a path inside the container, from here
 prop() { in_ct systemctl show -p "$2" --value "$1"; }
 stats() { in_ct curl -sf "http://127.0.0.1:$port/control/stats" | "$JSON" "$1"; }
 tls_stats() {
 	in_ct curl -sf --cacert /usr/local/libexec/crvs-tokend-test/tls/cert.pem \
 		"https://127.0.0.1:$tls_port/control/stats" | "$JSON" "$1"
-}
-# as USER command...: runs command inside as USER with USER's groups.
-as() {
-	local u=$1
-	shift
-	in_ct setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"
 }
 journal_dump() {
 	echo "---- journal of crvs-tokend (last 60 lines)"
@@ -94,39 +57,7 @@ journal_dump() {
 
 # ---------------------------------------------------------------- boot
 echo "# booting the host's root, overlaid, as container $machine"
-hostroot=$(mktemp -d /var/tmp/crvs-hostroot.XXXXXX)
-masks=(systemd.mask=nginx.service systemd.mask=redis-server.service
-	systemd.mask=postgresql.service)
-for f in /etc/systemd/system/multi-user.target.wants/*.service; do
-	[ -e "$f" ] && masks+=("systemd.mask=$(basename "$f")")
-done
-unshare -m --propagation private sh -c 'mount --bind / "$0" && exec systemd-nspawn \
-	-D "$0" -M "$1" --volatile=overlay --boot --register=no --keep-unit \
-	--console=passive --private-network -- "$@"' "$hostroot" "$machine" "${masks[@]}" \
-	>"$nspawn_log" 2>&1 &
-ns=$!
-for _ in $(seq 400); do
-	kill -0 "$ns" 2>/dev/null || break
-	c=$(awk '{ print $1 }' "/proc/$ns/task/$ns/children" 2>/dev/null || true)
-	if [ -n "$c" ] && [ "$(cat "/proc/$c/comm" 2>/dev/null)" = systemd ]; then
-		ct=$c
-		break
-	fi
-	sleep 0.05
-done
-if [ -z "$ct" ]; then
-	echo "---- systemd-nspawn output"
-	tail -20 "$nspawn_log" || true
-	skip "systemd-nspawn cannot boot a container on this machine"
-fi
-# systemctl needs the manager's private socket first.
-wait_for 20 test -S "/proc/$ct/root/run/systemd/private" ||
-	die "the container's systemd did not come up"
-state=$(timeout 30 nsenter -t "$ct" -a systemctl is-system-running --wait 2>&1 || true)
-echo "    container PID 1 is host pid $ct; system state: $state"
-[ "$state" = running ] || in_ct systemctl --failed --no-pager || true
-in_ct systemctl is-system-running >/dev/null 2>&1 || [ "$state" = degraded ] ||
-	die "the container's systemd does not answer (state: $state)"
+nspawn_boot
 
 # ---------------------------------------------------------------- install
 echo "# installing the build into the container"
@@ -199,6 +130,8 @@ cat >"$(R "$confdir")/clients.d/alpha.conf" <<EOF
 token_url = http://127.0.0.1:$port/auth/token
 client_id = $DEFAULT_ID
 client_secret_credential = alpha
+# The journal check's forced refresh must reach the issuer.
+refresh_min_interval = 0
 EOF
 cp "$(R "$confdir")/secrets/alpha" "$(R "$confdir")/secrets/tls"
 cat >"$(R "$confdir")/clients.d/tls.conf" <<EOF

@@ -321,9 +321,17 @@ row_refresh_in_backoff() {
 # the next token meets that for over a minute: however long starting 50
 # processes takes, one request must serve them all.
 row_min_valid_storm() {
-	local rq0 rq1 want left
+	local rq0 rq1 want left left0
 	row_setup || { rfail "setup"; return; }
 	fresh_token
+	# want must be more than the current token has left, and less than
+	# the lifetime of the token just fetched (until the next one arrives,
+	# that is all the daemon knows of the issuer; a min_valid its tokens
+	# cannot meet is answered 503 at once). Right after the refresh the
+	# token has left0 whole seconds left; once the daemon says left0 - 2,
+	# left + 1 <= left0 - 1 is both, whatever the machine's speed.
+	left0=$(jnum "$(daemon_status "$ROW_SOCK" "$ROW")" expires_in)
+	wait_for 5 eval 'left=$(jnum "$(daemon_status "$ROW_SOCK" "$ROW")" expires_in); test "${left:-0}" -le $(( ${left0:-$LIFETIME} - 2 ))' || true
 	left=$(jnum "$(daemon_status "$ROW_SOCK" "$ROW")" expires_in)
 	want=$(( ${left:-$LIFETIME} + 1 ))
 	issuer_post "$ROW_PORT" "/control/lifetime?seconds=80" >/dev/null

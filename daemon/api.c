@@ -39,7 +39,6 @@ struct api {
 struct api_wait {
 	struct api		*api;
 	struct api_request	*req;
-	struct client		*client;
 	struct client_waiter	*waiter;
 	char			 name[CONF_NAME_MAX + 1];
 };
@@ -257,7 +256,7 @@ api_token_cb(void *arg, const struct client_token *t, int status,
 		    "client '%s'", (unsigned long)req->peer.uid, w->name);
 	} else if (t != NULL) {
 		w->api->tokens_served++;
-		api_send_token(req, w->client, w->name, t);
+		api_send_token(req, t->client, w->name, t);
 	} else
 		api_error(req, status, status == 504 ? "timeout" :
 		    "unavailable", "%s", message);
@@ -310,7 +309,6 @@ api_token_common(struct api *api, struct api_request *req, struct client *c,
 	w = xcalloc(1, sizeof *w);
 	w->api = api;
 	w->req = req;
-	w->client = c;
 	strncpy(w->name, client_name(c), sizeof w->name - 1);
 	waiter = client_get_token(c, min_valid, force, rejected,
 	    rejected_len, (int64_t)client_conf(c)->timeout * 1000 +

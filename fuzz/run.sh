@@ -71,13 +71,17 @@ run() {
 		dict=
 		[ -f "$srcdir/fuzz/$t.dict" ] && dict=-dict=$srcdir/fuzz/$t.dict
 		echo "fuzz: $t for $seconds s"
+		# A target with no finding yet has no regress directory (git
+		# keeps no empty one): give libFuzzer only those that exist.
+		regress=
+		[ -d "$srcdir/fuzz/regress/$t" ] && regress=$srcdir/fuzz/regress/$t
 		# shellcheck disable=SC2086
 		if nice -n "${FUZZ_NICE:-0}" "$out/fuzz_$t" \
 		    -max_total_time="$seconds" -print_final_stats=1 \
 		    -close_fd_mask=3 -timeout="${FUZZ_TIMEOUT:-60}" -rss_limit_mb=2048 \
 		    -artifact_prefix="$builddir/fuzz/findings/$t/" \
 		    $dict ${FUZZ_FLAGS:-} "$builddir/fuzz/work/$t" \
-		    "$srcdir/fuzz/corpus/$t" "$srcdir/fuzz/regress/$t" \
+		    "$srcdir/fuzz/corpus/$t" ${regress:+"$regress"} \
 		    >"$log" 2>&1; then
 			sed -n 's/^stat::number_of_executed_units: */  executions: /p;
 			    s/^#[0-9]*.*DONE *cov: \([0-9]*\).*/  edges: \1/p' \

@@ -395,6 +395,28 @@ START_TEST(test_reload_takes_access)
 }
 END_TEST
 
+START_TEST(test_reload_replaces_client)
+{
+	struct client	*n;
+
+	unit_advance(300000);
+	send_as(BOB, API_GET, "/v1/clients/open/token", "min_valid=400", NULL);
+	ck_assert_int_eq(rep.calls, 0);
+	/* A reload replaces the client while the request waits: the new
+	 * client answers it, and the old one is gone (the answer must not
+	 * touch it: this was a use-after-free). */
+	n = client_new(NULL, NULL, cc_open, NULL, NULL);
+	client_hand_over(clients[0], n);
+	client_free(clients[0]);
+	clients[0] = n;
+	api_set_clients(api, clients, 2);
+	ck_assert_int_eq(rep.calls, 0);
+	unit_answer_token("tok-open-new", 600);
+	ck_assert_int_eq(rep.status, 200);
+	ck_assert_str_eq(rstr("access_token"), "tok-open-new");
+}
+END_TEST
+
 START_TEST(test_metrics)
 {
 	send_as(BOB, API_GET, "/metrics", NULL, NULL);
@@ -434,6 +456,7 @@ api_suite(void)
 	tcase_add_test(tc, test_wait_cancelled);
 	tcase_add_test(tc, test_refresh_bodies);
 	tcase_add_test(tc, test_reload_takes_access);
+	tcase_add_test(tc, test_reload_replaces_client);
 	tcase_add_test(tc, test_metrics);
 	suite_add_tcase(s, tc);
 	return s;

@@ -156,6 +156,8 @@ socket_trusted(const char *sock)
  * One request over the socket. Returns 0 with the answer filled, or an exit
  * code after printing why.
  */
+static int	request_retried;
+
 static int
 request(const char *sock, const char *method, const char *path,
     const char *accept, const char *body, int timeout, struct reply *a)
@@ -206,6 +208,14 @@ request(const char *sock, const char *method, const char *path,
 		if (n <= 0) {
 			n = errno;
 			close(fd);
+			/* A daemon that stopped (a restart, an upgrade) after
+			 * accepting the connection never read the request:
+			 * ask once more, of the one systemd starts next. */
+			if ((n == EPIPE || n == ECONNRESET) && !request_retried) {
+				request_retried = 1;
+				return request(sock, method, path, accept, body,
+				    timeout, a);
+			}
 			return fail(EX_UNAVAILABLE, "cannot talk to crvs-tokend "
 			    "at %s: %s", sock, strerror((int)n));
 		}

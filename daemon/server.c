@@ -463,18 +463,35 @@ server_hangup_cb(evutil_socket_t fd, short what, void *arg)
 	evhttp_connection_free(conn->evcon);
 }
 
-/* A decoded path goes into logs and routing: printable ASCII, no NUL. */
-static int
-server_path_ok(const char *path, size_t len)
+/*
+ * The request target as the route table gets it: the percent-decoded path,
+ * which goes into logs and routing and so must be printable ASCII with no
+ * NUL, and the raw query (*query: NULL when none). Returns the path, or
+ * NULL when it is refused; the caller frees the path and the query.
+ */
+char *
+server_target(const struct evhttp_uri *uri, char **query)
 {
-	size_t	i;
+	const char	*p, *q;
+	char		*decoded;
+	size_t		 i, len;
 
+	*query = NULL;
+	p = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	if (p == NULL || (decoded = evhttp_uridecode(p, 0, &len)) == NULL)
+		return NULL;
 	for (i = 0; i < len; i++) {
-		if ((unsigned char)path[i] < 0x20 ||
-		    (unsigned char)path[i] >= 0x7f)
-			return 0;
+		if ((unsigned char)decoded[i] < 0x20 ||
+		    (unsigned char)decoded[i] >= 0x7f)
+			break;
 	}
-	return len > 0 && len == strlen(path);
+	if (len == 0 || i < len || len != strlen(decoded)) {
+		free(decoded);
+		return NULL;
+	}
+	q = evhttp_uri_get_query(uri);
+	*query = q != NULL ? xstrdup(q) : NULL;
+	return decoded;
 }
 
 static void
@@ -483,11 +500,9 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	struct server		*s = arg;
 	struct server_call	*call = xcalloc(1, sizeof *call);
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*accept, *p, *q;
+	const char		*accept;
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 	size_t			 blen = evbuffer_get_length(in);
-	char			*decoded;
-	size_t			 dlen;
 	struct server_conn	*conn;
 
 	call->req = req;
@@ -525,17 +540,11 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		call->api.method = API_OTHER;
 		break;
 	}
-	p = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	decoded = p != NULL ? evhttp_uridecode(p, 0, &dlen) : NULL;
-	if (decoded == NULL || !server_path_ok(decoded, dlen)) {
-		free(decoded);
+	if ((call->path = server_target(uri, &call->query)) == NULL) {
 		server_reply_const(call, 400, "{\"error\":\"bad_request\","
 		    "\"message\":\"the path must be printable ASCII\"}");
 		return;
 	}
-	call->path = decoded;
-	call->query = q != NULL ? xstrdup(q) : NULL;
 	call->api.path = call->path;
 	call->api.query = call->query;
 	accept = evhttp_find_header(evhttp_request_get_input_headers(req),

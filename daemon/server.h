@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 struct event_base;
+struct evhttp_uri;
 struct api;
 struct server;
 
@@ -28,5 +29,8 @@ struct server	*server_new(struct event_base *, struct api *, int fd,
 void		 server_free(struct server *);
 void		 server_default_limits(struct server_limits *);
 void		 server_set_limits(struct server *, const struct server_limits *);
+/* The decoded path of a request target (NULL: refused) and its query;
+ * the caller frees both. The fuzzers use it too. */
+char		*server_target(const struct evhttp_uri *, char **query);
 
 #endif

@@ -47,6 +47,7 @@
 #include "fuzz.h"
 #include "log.h"
 #include "secmem.h"
+#include "server.h"
 #include "util.h"
 
 #define FUZZ_API_SELF_UID	999
@@ -239,20 +240,6 @@ fuzz_api_reply_cb(void *ctx, int status, const char *content_type,
 	}
 }
 
-/* server.c's check of a decoded path. */
-static int
-fuzz_api_path_ok(const char *path, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)path[i] < 0x20 ||
-		    (unsigned char)path[i] >= 0x7f)
-			return 0;
-	}
-	return len > 0 && len == strlen(path);
-}
-
 static char *
 fuzz_api_line(const uint8_t **data, size_t *size)
 {
@@ -273,8 +260,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct evhttp_uri	*uri;
 	char			*target, *accept, *path = NULL, *query = NULL;
 	char			*body = NULL;
-	const char		*p, *q;
-	size_t			 plen;
 	int			 sel;
 
 	if (fuzz_api == NULL)
@@ -298,12 +283,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* evhttp's parse of the request line's target. */
 	if ((uri = evhttp_uri_parse_with_flags(target, 0)) == NULL)
 		goto out;
-	p = evhttp_uri_get_path(uri);
-	q = evhttp_uri_get_query(uri);
-	path = p != NULL ? evhttp_uridecode(p, 0, &plen) : NULL;
-	if (path == NULL || !fuzz_api_path_ok(path, plen))
+	if ((path = server_target(uri, &query)) == NULL)
 		goto out_uri;
-	query = q != NULL ? xstrdup(q) : NULL;
 	call.req.path = path;
 	call.req.query = query;
 	call.req.want_text = strstr(accept, "text/plain") != NULL;

@@ -7,8 +7,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "util.h"
 
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The next line of the input, NUL-terminated in a copy the caller frees. */
+static inline char *
+fuzz_line(const uint8_t **data, size_t *size)
+{
+	const uint8_t	*nl = memchr(*data, '\n', *size);
+	size_t		 n = nl != NULL ? (size_t)(nl - *data) : *size;
+	char		*s;
+
+	s = xstrndup((const char *)*data, n);
+	*data += n + (nl != NULL);
+	*size -= n + (nl != NULL);
+	return s;
+}
 
 #endif

@@ -240,19 +240,6 @@ fuzz_api_reply_cb(void *ctx, int status, const char *content_type,
 	}
 }
 
-static char *
-fuzz_api_line(const uint8_t **data, size_t *size)
-{
-	const uint8_t	*nl = memchr(*data, '\n', *size);
-	size_t		 n = nl != NULL ? (size_t)(nl - *data) : *size;
-	char		*s;
-
-	s = xstrndup((const char *)*data, n);
-	*data += n + (nl != NULL);
-	*size -= n + (nl != NULL);
-	return s;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -272,8 +259,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sel = data[0];
 	data++;
 	size--;
-	target = fuzz_api_line(&data, &size);
-	accept = fuzz_api_line(&data, &size);
+	target = fuzz_line(&data, &size);
+	accept = fuzz_line(&data, &size);
 
 	call.req.method = (sel & 3) == 0 ? API_GET : (sel & 3) == 1 ?
 	    API_POST : API_OTHER;

@@ -39,20 +39,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The next line of the input, NUL-terminated in a copy the caller frees. */
-static char *
-fuzz_token_line(const uint8_t **data, size_t *size)
-{
-	const uint8_t	*nl = memchr(*data, '\n', *size);
-	size_t		 n = nl != NULL ? (size_t)(nl - *data) : *size;
-	char		*s;
-
-	s = xstrndup((const char *)*data, n);
-	*data += n + (nl != NULL);
-	*size -= n + (nl != NULL);
-	return s;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -65,10 +51,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	time_t			 t;
 	int			 rc;
 
-	status_s = fuzz_token_line(&data, &size);
-	date_s = fuzz_token_line(&data, &size);
-	retry_s = fuzz_token_line(&data, &size);
-	type_s = fuzz_token_line(&data, &size);
+	status_s = fuzz_line(&data, &size);
+	date_s = fuzz_line(&data, &size);
+	retry_s = fuzz_line(&data, &size);
+	type_s = fuzz_line(&data, &size);
 	if (size > FETCH_BODY_MAX)
 		size = FETCH_BODY_MAX;	/* fetch.c stops there */
 	/* fetch.c hands over a NUL-terminated body; keep it exact-size. */

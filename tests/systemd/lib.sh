@@ -47,12 +47,13 @@ secret_file() {
 }
 
 # Receives sd_notify datagrams on $tmp/notify.sock into $tmp/notify.log, one
-# line each: the sender's pid, a tab, and the message with newlines as " | ".
+# line each: the sender's pid, a tab, and the message with newlines as " | ";
+# NOTIFY_LOG.ms has the same messages after the time they arrived (ms).
 start_notify_listener() {
 	NOTIFY_LOG=$tmp/notify.log
 	: >"$NOTIFY_LOG"
 	python3 -u - "$tmp/notify.sock" "$NOTIFY_LOG" <<'EOF' &
-import os, socket, struct, sys
+import os, socket, struct, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -66,6 +67,8 @@ with open(sys.argv[2], "a") as log:
         text = msg.decode("utf-8", "replace").strip("\n").replace("\n", " | ")
         log.write("%d\t%s\n" % (pid, text))
         log.flush()
+        with open(sys.argv[2] + ".ms", "a") as ms:
+            ms.write("%d\t%s\n" % (time.monotonic() * 1000, text))
 EOF
 	pids+=("$!")
 	wait_for 10 test -S "$tmp/notify.sock" || die "notify listener did not start"

@@ -243,11 +243,23 @@ fetch_write_cb(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* The last second of the year 9999: no HTTP date means more, and in
+ * milliseconds it stays far from int64_t's end. */
+#define FETCH_DATE_MAX	253402300799LL
+
+int64_t
+fetch_parse_date(const char *v)
+{
+	time_t	t = curl_getdate(v, NULL);
+
+	return t < 0 || (long long)t > FETCH_DATE_MAX ? -1 : (int64_t)t;
+}
+
 int64_t
 fetch_parse_retry_after(const char *v, int64_t now_ms)
 {
 	long long	secs;
-	time_t		t;
+	int64_t		t;
 
 	while (*v == ' ')
 		v++;
@@ -255,9 +267,9 @@ fetch_parse_retry_after(const char *v, int64_t now_ms)
 		return -1;
 	if (util_parse_int(v, 0, 86400, &secs) == 0)
 		return secs * 1000;
-	if ((t = curl_getdate(v, NULL)) == -1)
+	if ((t = fetch_parse_date(v)) == -1)
 		return -1;
-	return (int64_t)t * 1000 > now_ms ? (int64_t)t * 1000 - now_ms : 0;
+	return t * 1000 > now_ms ? t * 1000 - now_ms : 0;
 }
 
 static size_t
@@ -267,7 +279,6 @@ fetch_header_cb(char *data, size_t size, size_t n, void *arg)
 	size_t			 len = size * n;
 	char			 line[256];
 	char			*v;
-	time_t			 t;
 
 	if (len >= sizeof line)
 		return len;
@@ -286,8 +297,7 @@ fetch_header_cb(char *data, size_t size, size_t n, void *arg)
 	while (*v == ' ' || *v == '\t')
 		v++;
 	if (strcasecmp(line, "Date") == 0) {
-		if ((t = curl_getdate(v, NULL)) != -1)
-			r->date = t;
+		r->date = fetch_parse_date(v);
 	} else if (strcasecmp(line, "Retry-After") == 0)
 		snprintf(r->retry_after, sizeof r->retry_after, "%s", v);
 	return len;

@@ -48,5 +48,7 @@ void		 fetch_cancel(struct fetch_req *);
  * with now_ms, the issuer's time), or -1 when there is none.
  */
 int64_t		 fetch_parse_retry_after(const char *value, int64_t now_ms);
+/* An HTTP date in Unix seconds, or -1 (unparsable, or past the year 9999). */
+int64_t		 fetch_parse_date(const char *value);
 
 #endif

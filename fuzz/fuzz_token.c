@@ -4,7 +4,7 @@
  *
  *	STATUS\nDATE\nRETRY-AFTER\nCONTENT-TYPE\nBODY...
  *
- * It goes through the daemon's own path: Date through curl_getdate (as
+ * It goes through the daemon's own path: Date through fetch_parse_date (as
  * fetch.c's header callback does), Retry-After through
  * fetch_parse_retry_after, a 200 through token_parse_response and the
  * refresh schedule, anything else through the status classification and
@@ -48,7 +48,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char			*cause = NULL;
 	long long		 status;
 	int64_t			 retry_ms, delay;
-	time_t			 t;
 	int			 rc;
 
 	status_s = fuzz_line(&data, &size);
@@ -64,8 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.body = body;
 	in.len = size;
 	in.date = -1;
-	if ((t = curl_getdate(date_s, NULL)) != -1)
-		in.date = t;
+	in.date = fetch_parse_date(date_s);
 	in.wall_sent = FUZZ_TOKEN_WALL_SENT;
 	in.fallback_lifetime = 3600;
 	retry_ms = fetch_parse_retry_after(retry_s, in.date >= 0 ?

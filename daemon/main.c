@@ -39,6 +39,9 @@
 /* A burst of fetches recomputes the status at most this often (ms). */
 #define MAIN_STATUS_COALESCE	100
 #define MAIN_READY_MAX		60	/* seconds; systemd's start timeout is 90 */
+/* Seconds a stop waits for the connections already accepted: a client
+ * connects and sends its request at once, so this is ample. */
+#define MAIN_DRAIN_MAX		2
 
 struct tokend {
 	struct event_base	*base;
@@ -54,6 +57,8 @@ struct tokend {
 	struct event		*status_timer;	/* a recompute is due */
 	int64_t			 status_at;	/* boot ms of the last one */
 	struct event		*ready_timer;
+	struct event		*drain_timer;	/* bounds a stop */
+	int			 stopping;
 	char			*last_status;
 	char			*reload_error;	/* until the next good reload */
 };
@@ -82,7 +87,8 @@ main_usage(FILE *f)
 "  -V, --version        show the version\n"
 "\n"
 "Runs in the foreground and logs to standard error. SIGHUP reloads the\n"
-"configuration; SIGTERM or SIGINT stops. See crvs-tokend(8).\n",
+"configuration; SIGTERM or SIGINT stops, after answering the requests\n"
+"already accepted (at most 2 s). See crvs-tokend(8).\n",
 	    MAIN_DEFAULT_CONF);
 }
 
@@ -314,19 +320,47 @@ main_reload(struct tokend *t)
 }
 
 static void
-main_signal_cb(evutil_socket_t sig, short what, void *arg)
+main_drained_cb(void *arg)
 {
 	struct tokend	*t = arg;
 
+	event_base_loopbreak(t->base);
+}
+
+static void
+main_drain_timeout_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct tokend	*t = arg;
+
+	log_info(NULL, "stopping with connections still open after %d s",
+	    MAIN_DRAIN_MAX);
+	event_base_loopbreak(t->base);
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct tokend	*t = arg;
+	struct timeval	 tv = { MAIN_DRAIN_MAX, 0 };
+
 	switch (sig) {
 	case SIGHUP:
-		main_reload(t);
+		if (!t->stopping)
+			main_reload(t);
 		break;
 	case SIGTERM:
 	case SIGINT:
+		if (t->stopping) {
+			/* A second signal: no more waiting. */
+			event_base_loopbreak(t->base);
+			break;
+		}
+		t->stopping = 1;
 		log_info(NULL, "stopping on signal %d", (int)sig);
 		notify_stopping();
-		event_base_loopbreak(t->base);
+		/* Those already connected get their answers first. */
+		event_add(t->drain_timer, &tv);
+		server_drain(t->server, main_drained_cb, t);
 		break;
 	}
 }
@@ -504,6 +538,7 @@ main(int argc, char **argv)
 	notify_init(t.base);
 	t.status_timer = evtimer_new(t.base, main_status_cb, &t);
 	t.ready_timer = evtimer_new(t.base, main_ready_cb, &t);
+	t.drain_timer = evtimer_new(t.base, main_drain_timeout_cb, &t);
 	event_add(t.ready_timer, &tv);
 
 	t.files = tokenfile_new();
@@ -524,6 +559,7 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	event_free(t.status_timer);
 	event_free(t.ready_timer);
+	event_free(t.drain_timer);
 	notify_fini();
 	server_free(t.server);
 	api_free(t.api);

@@ -53,6 +53,7 @@ struct server_conn {
 	struct event		*hangup;	/* watches for EOF meanwhile */
 	int64_t			 deadline;	/* boot ms for the next request */
 	int			 closing;	/* shut down by us */
+	int			 answered;	/* requests answered on it */
 	/* The peer, read once: a Unix socket's credentials are those of
 	 * connect() and cannot change. */
 	int			 have_cred;
@@ -79,6 +80,11 @@ struct server {
 	TAILQ_HEAD(, server_conn) fresh;	/* not admitted yet */
 	TAILQ_HEAD(, server_conn) conns;	/* admitted, oldest first */
 	LIST_HEAD(, server_uid)	 uids;
+	/* Stopping: answer what was accepted, then drained(drained_arg). */
+	int			 draining;
+	struct event		*drain_check;
+	void			(*drained)(void *);
+	void			*drained_arg;
 };
 
 /* One request from the time it is read until it is answered. */
@@ -123,6 +129,7 @@ server_unref_cb(const void *data, size_t len, void *arg)
 }
 
 static void	server_send(struct server_call *, int, const char *);
+static void	server_drain_later(struct server *);
 
 static void
 server_reply_cb(void *ctx, int status, const char *content_type,
@@ -163,8 +170,12 @@ server_send(struct server_call *call, int status, const char *content_type)
 
 	if (call->conn != NULL) {
 		call->conn->call = NULL;
+		call->conn->answered++;
 		if (call->conn->hangup != NULL)
 			event_del(call->conn->hangup);
+		/* Stopping: evhttp closes the connection once this is sent. */
+		if (call->conn->server->draining)
+			evhttp_add_header(h, "Connection", "close");
 	}
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
@@ -258,6 +269,32 @@ server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	/* Nothing to sweep until the next connection. */
 	if (TAILQ_EMPTY(&s->conns))
 		event_del(s->sweep);
+	if (s->draining)
+		server_drain_later(s);
+}
+
+/*
+ * Looks again once the loop has gone round: by then the listener has taken
+ * in the connections that were waiting to be accepted.
+ */
+static void
+server_drain_later(struct server *s)
+{
+	static const struct timeval	 now = { 0, 0 };
+
+	evtimer_add(s->drain_check, &now);
+}
+
+static void
+server_drain_check_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct server	*s = arg;
+
+	if (s->drained != NULL && TAILQ_EMPTY(&s->conns) &&
+	    TAILQ_EMPTY(&s->fresh)) {
+		s->drained(s->drained_arg);
+		s->drained = NULL;
+	}
 }
 
 /* Closes one connection of the uid that holds the most, idle ones first. */
@@ -315,6 +352,8 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 		bufferevent_decref(conn->bev);
 		free(conn);
 		s->nconns--;
+		if (s->draining)
+			server_drain_later(s);
 		return;
 	}
 	/* evhttp gives its connection as the bufferevent's argument. */
@@ -815,6 +854,7 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	evhttp_set_gencb(s->http, server_request_cb, s);
 	evhttp_set_bevcb(s->http, server_bevcb, s);
 	s->admit = event_new(base, -1, 0, server_admit_cb, s);
+	s->drain_check = evtimer_new(base, server_drain_check_cb, s);
 	/* Armed while connections are open: an idle daemon sleeps. */
 	s->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, s);
 	/* Methods libevent knows all get a JSON answer from api.c. */
@@ -823,6 +863,54 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
 	server_set_limits(s, &s->limits);
 	return s;
+}
+
+/* Nothing read and not yet parsed, in evhttp's buffer or the socket's. */
+static int
+server_conn_quiet(struct server_conn *conn)
+{
+	struct bufferevent	*bev;
+	char			 c;
+
+	bev = evhttp_connection_get_bufferevent(conn->evcon);
+	if (bev != NULL && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		return 0;
+	return recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void
+server_drain(struct server *s, void (*drained)(void *), void *arg)
+{
+	struct server_conn	*conn;
+
+	s->draining = 1;
+	s->drained = drained;
+	s->drained_arg = arg;
+	if (s->path != NULL) {
+		/*
+		 * Our own socket: no one can connect to it once unlinked (a
+		 * new daemon may take the path at once), and those already
+		 * connected are still accepted and answered.
+		 */
+		unlink(s->path);
+		free(s->path);
+		s->path = NULL;
+	} else {
+		/* systemd's: what waits to be accepted is the next daemon's. */
+		evconnlistener_disable(s->listener);
+		event_del(s->resume);
+	}
+	/* Idle keep-alive connections go now, as a client expects they may;
+	 * new ones wait for their first request. */
+	TAILQ_FOREACH(conn, &s->conns, entry) {
+		if (conn->call == NULL && !conn->closing && conn->answered > 0 &&
+		    server_conn_quiet(conn)) {
+			shutdown(conn->fd, SHUT_RDWR);
+			conn->closing = 1;
+		}
+	}
+	server_drain_later(s);
 }
 
 void
@@ -852,6 +940,7 @@ server_free(struct server *s)
 	event_free(s->resume);
 	event_free(s->admit);
 	event_free(s->sweep);
+	event_free(s->drain_check);
 	if (s->path != NULL)
 		unlink(s->path);
 	free(s->path);

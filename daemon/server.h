@@ -29,6 +29,13 @@ struct server	*server_new(struct event_base *, struct api *, int fd,
 void		 server_free(struct server *);
 void		 server_default_limits(struct server_limits *);
 void		 server_set_limits(struct server *, const struct server_limits *);
+/*
+ * Stopping: takes no new connection, closes idle keep-alive ones, answers
+ * the requests of those already accepted (with Connection: close), and
+ * calls drained(arg) from the loop once none is left open. The caller
+ * bounds how long it waits.
+ */
+void		 server_drain(struct server *, void (*drained)(void *), void *);
 /* The decoded path of a request target (NULL: refused) and its query;
  * the caller frees both. The fuzzers use it too. */
 char		*server_target(const struct evhttp_uri *, char **query);

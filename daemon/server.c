@@ -171,6 +171,12 @@ server_send(struct server_call *call, int status, const char *content_type)
 	if (call->conn != NULL) {
 		call->conn->call = NULL;
 		call->conn->answered++;
+		/* The next request's time to arrive starts now: a request
+		 * that waited past the timeout for a slow fetch must not
+		 * have the sweep cut its connection before the answer is
+		 * written. */
+		call->conn->deadline = clock_boot_ms() +
+		    (int64_t)call->conn->server->limits.timeout * 1000;
 		if (call->conn->hangup != NULL)
 			event_del(call->conn->hangup);
 		/* Stopping: evhttp closes the connection once this is sent. */
@@ -559,8 +565,6 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		    "\"message\":\"unknown connection\"}");
 		return;
 	}
-	/* The next request on this connection has its own time to arrive. */
-	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
 	if (server_peer(conn, call) == -1) {
 		log_warn(NULL, "refused a connection whose peer credentials "
 		    "cannot be read");

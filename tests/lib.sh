@@ -340,6 +340,14 @@ stop_daemon() {
 	DAEMON_RC=$STOP_RC
 }
 daemon_alive() { alive "$DAEMON_PID"; }
+# log_ms REGEX [LOG]: the times (ms since the epoch) of the daemon's log
+# lines matching REGEX, by the daemon's own timestamps ($T/tokend.log).
+log_ms() {
+	local line
+	grep -E -- "$1" "${2:-$T/tokend.log}" | while read -r line; do
+		date -d "$(echo "${line%% *}" | tr T ' ')" +%s%3N
+	done
+}
 
 # daemon_status SOCK NAME: GET /v1/clients/NAME over the Unix socket.
 daemon_status() {

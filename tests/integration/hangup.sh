@@ -6,14 +6,6 @@
 # from a wall-clock window, so a slow machine cannot turn it.
 . "$(dirname "$0")/lib.sh"
 
-# log_ms REGEX: the times (ms) of the daemon's log lines matching REGEX.
-log_ms() {
-	local line
-	grep -E -- "$1" "$T/tokend.log" | while read -r line; do
-		date -d "$(echo "${line%% *}" | tr T ' ')" +%s%3N
-	done
-}
-
 start_issuer issuer --lifetime 600
 # refresh_min_interval = 0: the forced refreshes below must wait for a fetch.
 client_section demo "$ISSUER_PORT" "$(printf 'timeout = 30\nrefresh_min_interval = 0')" | write_conf

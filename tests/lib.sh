@@ -266,6 +266,31 @@ issuer_requests_ge() { [ "$(issuer_stat "$1" requests 2>/dev/null || echo 0)" -g
 # PORT: the same as a command that reads the token on stdin (sampler -x).
 gateway_accepts() { printf '%s' "$2" | sh -c "$(gateway_check_cmd "$1")"; }
 gw_accepts() { gateway_accepts "$@"; }
+# gateway_verdict PORT TOKEN: what the issuer's gateway says of TOKEN: ok;
+# expired (it says so only of a token whose signature and issuer it has
+# verified); or refused.
+gateway_verdict() {
+	local out
+	out=$(printf 'Authorization: Bearer %s\n' "$2" | curl -s --max-time 15 \
+	    -H @- -w '\n%{http_code}' "http://127.0.0.1:$1/gateway/check" 2>/dev/null)
+	case $out in
+	*$'\n'200) echo ok ;;
+	*'Expired token'*$'\n'401) echo expired ;;
+	*) echo refused ;;
+	esac
+}
+# served_genuine PORT TOKEN MIN_VALID: TOKEN, served by the last `cli`
+# (asked at $CLI_ASKED), is one the issuer at PORT (unskewed) made and had
+# MIN_VALID s or more left by its own exp when it was asked for; the gateway
+# accepts it, or refuses it only as expired, which a token with a few
+# seconds left may be by the time a slow machine asks. Sets GW_VERDICT.
+served_genuine() {
+	local exp
+	GW_VERDICT=$(gateway_verdict "$1" "$2")
+	exp=$(jwt_claim "$2" exp)
+	[ -n "$exp" ] && [ $((exp * 1000 - CLI_ASKED)) -ge $(($3 * 1000)) ] &&
+	    case $GW_VERDICT in ok | expired) true ;; *) false ;; esac
+}
 gateway_check_cmd() {
 	printf '{ printf "Authorization: Bearer "; cat; echo; } | curl -sf --max-time 5 -H @- -o /dev/null http://127.0.0.1:%s/gateway/check' "$1"
 }
@@ -376,6 +401,7 @@ cli() {
 	shift
 	f=$(mktemp "$T/cli.XXXXXX")
 	rc=0
+	CLI_ASKED=$(now_ms)
 	"$TOKEN" -s "$sock" "$@" >"$f" 2>"$f.err" || rc=$?
 	out=$(cat "$f")
 	err=$(cat "$f.err")

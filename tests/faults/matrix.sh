@@ -170,8 +170,10 @@ row_slow_within() {
 	tok1=$(jstr "$out" access_token)
 	rcheck "the slow answer (1.2 s, timeout 2 s) is accepted: a new token (refresh exit $frc)" \
 	    test "$frc" = 0 -a "$rc" = 0 -a -n "$tok1" -a "$(token_hash "$tok1")" != "$h0"
-	rcheck "it has at least min_valid left and the gateway accepts it" \
-	    eval 'test "$(jnum "$out" expires_in)" -ge $MIN_VALID && gw_accepts $GW "$tok1"'
+	local genuine=0
+	served_genuine $GW "$tok1" $MIN_VALID || genuine=1
+	rcheck "it had at least min_valid left when served, by expires_in ($(jnum "$out" expires_in)) and by its exp, and the issuer made it (gateway: $GW_VERDICT)" \
+	    eval 'test "$(jnum "$out" expires_in)" -ge $MIN_VALID -a $genuine = 0'
 	local s
 	s=$(daemon_status "$ROW_SOCK" "$ROW")
 	rcheck "status is valid with no error" eval 'test "$(jstr "$s" state)" = valid && jnull "$s" last_error'
@@ -207,7 +209,7 @@ row_opaque() {
 	    test "$S_short" = 0 -a "$S_unavail" = 0 -a "$S_other" = 0 -a "$S_answers" -ge 1 -a $((r1 - r0)) -ge 1 -a "$S_distinct" -ge 2
 	mode mode=ok
 	cli "$ROW_SOCK" -t 10 refresh "$ROW"
-	rcheck "back to JWTs after the issuer is (exit $rc)" eval '[ "$rc" = 0 ] && [[ $out == eyJ* ]] && gw_accepts $GW "$out"'
+	rcheck "back to JWTs after the issuer is (exit $rc)" eval '[ "$rc" = 0 ] && [[ $out == eyJ* ]] && served_genuine $GW "$out" $MIN_VALID'
 	rcheck "the daemon stays up to the end" row_alive
 }
 
@@ -285,7 +287,7 @@ row_tls_ca() {
 	cli "$ROW_SOCK" -j "$ROW"
 	echo "RECOVERY $ROW $(( $(now_ms) - t )) ms (after SIGHUP with ca_file)"
 	rcheck "with ca_file: a token within $(secs_since "$t") s of SIGHUP (exit $rc)" \
-	    eval '[ "$rc" = 0 ] && gw_accepts $GW "$(jstr "$out" access_token)"'
+	    eval '[ "$rc" = 0 ] && served_genuine $GW "$(jstr "$out" access_token)" $MIN_VALID'
 	rcheck "the daemon stays up to the end" row_alive
 }
 

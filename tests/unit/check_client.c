@@ -309,6 +309,10 @@ START_TEST(test_min_valid_above_remaining)
 	unit_advance(600000 - 29999);
 	ask(&a, 0, 0, NULL);
 	ck_assert_int_eq(a.calls, 0);
+	/* It gets the next token (and no waiter outlives this frame). */
+	unit_answer_token("tok-3", 600);
+	ck_assert_int_eq(a.calls, 1);
+	ck_assert_str_eq(a.token, "tok-3");
 }
 END_TEST
 
@@ -628,6 +632,8 @@ START_TEST(test_forced_refresh_rate_limit)
 	client_set_conf(cl, cc);
 	ck_assert_ptr_nonnull(ask(&a, 0, 1, NULL));
 	ck_assert_int_eq(unit_fetch.n, 4);
+	unit_answer_token("tok-4", 600);
+	ck_assert_str_eq(a.token, "tok-4");
 }
 END_TEST
 

@@ -6,8 +6,10 @@
 # overrides), and gcovr reports file by file (also as
 # _coverage/coverage.txt).
 set -eu
-srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-builddir=${top_builddir:-$(pwd)}
+# Absolute and canonical: gcovr's filters must match the paths it finds,
+# also when make runs in an out-of-tree build (top_srcdir = build/..).
+srcdir=$(cd "${top_srcdir:-$(dirname "$0")/..}" && pwd -P)
+builddir=$(cd "${top_builddir:-.}" && pwd -P)
 dir=$builddir/_coverage
 
 rm -rf "$dir"

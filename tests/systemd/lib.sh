@@ -48,27 +48,36 @@ secret_file() {
 
 # Receives sd_notify datagrams on $tmp/notify.sock into $tmp/notify.log, one
 # line each: the sender's pid, a tab, and the message with newlines as " | ";
-# NOTIFY_LOG.ms has the same messages after the time they arrived (ms).
+# NOTIFY_LOG.ms has the same messages after the time the kernel queued them
+# on the socket (ms, SO_TIMESTAMP): when the daemon sent them, however late
+# this listener gets to read them.
 start_notify_listener() {
 	NOTIFY_LOG=$tmp/notify.log
 	: >"$NOTIFY_LOG"
 	python3 -u - "$tmp/notify.sock" "$NOTIFY_LOG" <<'EOF' &
 import os, socket, struct, sys, time
+SO_TIMESTAMP = 29       # Linux; SCM_TIMESTAMP has the same value
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
 with open(sys.argv[2], "a") as log:
     while True:
-        msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
+        msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12) +
+                                   socket.CMSG_SPACE(16))
         pid = 0
+        at = time.time() * 1000
         for level, kind, data in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                 pid = struct.unpack("iII", data[:12])[0]
+            elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMP:
+                sec, usec = struct.unpack("qq", data[:16])
+                at = sec * 1000 + usec / 1000
         text = msg.decode("utf-8", "replace").strip("\n").replace("\n", " | ")
         log.write("%d\t%s\n" % (pid, text))
         log.flush()
         with open(sys.argv[2] + ".ms", "a") as ms:
-            ms.write("%d\t%s\n" % (time.monotonic() * 1000, text))
+            ms.write("%d\t%s\n" % (at, text))
 EOF
 	pids+=("$!")
 	wait_for 10 test -S "$tmp/notify.sock" || die "notify listener did not start"

@@ -84,7 +84,8 @@ check "READY=1 comes with STATUS=1 client: 1 valid, next refresh at ..." \
 pings() { notify_count $'\tWATCHDOG=1$'; }
 n0=$(pings)
 wait_for 5 eval 'test "$(pings)" -ge $((n0 + 5))' || true
-# Timed by when the listener received them, not by this script's polling:
+# Timed by when the daemon sent them (the kernel's timestamps), not by this
+# script's polling nor by when the listener got to read them:
 # the 4 intervals after the first new ping (2000 ms expected).
 t_wd=$(grep -E $'\tWATCHDOG=1$' "$NOTIFY_LOG.ms" | sed -n "$((n0 + 1))p;$((n0 + 5))p" |
 	cut -f1 | tr '\n' ' ' | awk '{ print $2 - $1 }')

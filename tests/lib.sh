@@ -261,14 +261,9 @@ issuer_post() { curl -sf --max-time 15 -X POST "http://127.0.0.1:$1$2"; }
 issuer_stat() { json_field "$2" < <(issuer_get "$1" /control/stats); }
 # issuer_requests_ge PORT N: the issuer has seen at least N token requests.
 issuer_requests_ge() { [ "$(issuer_stat "$1" requests 2>/dev/null || echo 0)" -ge "$2" ]; }
-# gateway_accepts PORT TOKEN: the issuer's gateway would take TOKEN now
-# (the token goes to curl on stdin, never in argv). gateway_check_cmd
-# PORT: the same as a command that reads the token on stdin (sampler -x).
-gateway_accepts() { printf '%s' "$2" | sh -c "$(gateway_check_cmd "$1")"; }
-gw_accepts() { gateway_accepts "$@"; }
 # gateway_verdict PORT TOKEN: what the issuer's gateway says of TOKEN: ok;
 # expired (it says so only of a token whose signature and issuer it has
-# verified); or refused.
+# verified); or refused. The token goes to curl on stdin, never in argv.
 gateway_verdict() {
 	local out
 	out=$(printf 'Authorization: Bearer %s\n' "$2" | curl -s --max-time 15 \
@@ -279,6 +274,9 @@ gateway_verdict() {
 	*) echo refused ;;
 	esac
 }
+# gateway_accepts PORT TOKEN: the issuer's gateway would take TOKEN now.
+gateway_accepts() { [ "$(gateway_verdict "$1" "$2")" = ok ]; }
+gw_accepts() { gateway_accepts "$@"; }
 # served_genuine PORT TOKEN MIN_VALID: TOKEN, served by the last `cli`
 # (asked at $CLI_ASKED), is one the issuer at PORT (unskewed) made and had
 # MIN_VALID s or more left by its own exp when it was asked for; the gateway
@@ -290,9 +288,6 @@ served_genuine() {
 	exp=$(jwt_claim "$2" exp)
 	[ -n "$exp" ] && [ $((exp * 1000 - CLI_ASKED)) -ge $(($3 * 1000)) ] &&
 	    case $GW_VERDICT in ok | expired) true ;; *) false ;; esac
-}
-gateway_check_cmd() {
-	printf '{ printf "Authorization: Bearer "; cat; echo; } | curl -sf --max-time 5 -H @- -o /dev/null http://127.0.0.1:%s/gateway/check' "$1"
 }
 # port_closed PORT: nothing listens there.
 port_closed() { ! curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$1/"; }

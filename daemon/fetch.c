@@ -43,6 +43,12 @@ struct fetch {
 	struct event		*kick;		/* starts queued requests */
 	int			 max_per_host;
 	LIST_HEAD(, fetch_host)	 hosts;
+	/* Easy handles of finished requests, for the next ones: a request
+	 * gets one only when it is sent, so a burst of queued requests
+	 * (1,000 clients at start-up) neither holds a thousand of them nor
+	 * leaves the heap riddled with their holes. */
+	CURL			*idle[FETCH_IDLE_MAX];
+	int			 nidle;
 };
 
 struct fetch_req {
@@ -50,6 +56,9 @@ struct fetch_req {
 	CURL			*easy;
 	struct curl_slist	*headers;
 	char			*url;		/* secmem: may hold the secret */
+	char			*ca_file;
+	long			 timeout_ms;
+	int			 noproxy;	/* loopback issuer */
 	struct secbuf		 post;		/* request body */
 	struct secbuf		 body;		/* answer */
 	char			*secret;	/* secmem copy, for scrubbing */
@@ -181,6 +190,8 @@ fetch_free(struct fetch *f)
 		free(h->key);
 		free(h);
 	}
+	while (f->nidle > 0)
+		curl_easy_cleanup(f->idle[--f->nidle]);
 	curl_multi_cleanup(f->multi);
 	event_free(f->timer);
 	event_free(f->kick);
@@ -303,6 +314,32 @@ fetch_header_cb(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* An easy handle for a request about to be sent: a finished one, or new. */
+static CURL *
+fetch_easy_get(struct fetch *f)
+{
+	CURL	*e;
+
+	if (f->nidle > 0)
+		return f->idle[--f->nidle];
+	if ((e = curl_easy_init()) == NULL)
+		fatal("curl_easy_init failed");
+	return e;
+}
+
+/* A finished request's handle, its options (URL, headers) forgotten. */
+static void
+fetch_easy_put(struct fetch *f, CURL *e)
+{
+	if (e == NULL)
+		return;
+	curl_easy_reset(e);
+	if (f->nidle < FETCH_IDLE_MAX)
+		f->idle[f->nidle++] = e;
+	else
+		curl_easy_cleanup(e);
+}
+
 static void
 fetch_req_free(struct fetch_req *r)
 {
@@ -318,7 +355,8 @@ fetch_req_free(struct fetch_req *r)
 		if (!TAILQ_EMPTY(&r->host->queue))
 			event_active(r->fetch->kick, EV_TIMEOUT, 0);
 	}
-	curl_easy_cleanup(r->easy);
+	fetch_easy_put(r->fetch, r->easy);
+	free(r->ca_file);
 	/* The Authorization: Basic header holds the secret. */
 	for (h = r->headers; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
@@ -343,7 +381,7 @@ static void
 fetch_form_add(struct fetch_req *r, struct secbuf *b, const char *key,
     const char *value)
 {
-	char	*esc = curl_easy_escape(r->easy, value, 0);
+	char	*esc = curl_easy_escape(NULL, value, 0);
 
 	if (esc == NULL)
 		fatal("out of memory");
@@ -368,11 +406,11 @@ fetch_basic_header(struct fetch_req *r, const struct conf_client *c)
 	char		 q[4];
 
 	/* RFC 6749 2.3.1: both parts form-encoded, then Basic. */
-	esc = curl_easy_escape(r->easy, c->client_id, 0);
+	esc = curl_easy_escape(NULL, c->client_id, 0);
 	secbuf_appends(&pair, esc);
 	curl_free(esc);
 	secbuf_appends(&pair, ":");
-	esc = curl_easy_escape(r->easy, c->secret, 0);
+	esc = curl_easy_escape(NULL, c->secret, 0);
 	secbuf_appends(&pair, esc);
 	explicit_bzero(esc, strlen(esc));
 	curl_free(esc);
@@ -532,6 +570,42 @@ fetch_check_done(struct fetch *f)
 	}
 }
 
+/* The request's options, on the handle it is sent with. */
+static void
+fetch_easy_setup(struct fetch_req *r)
+{
+	CURL	*e = r->easy = fetch_easy_get(r->fetch);
+
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	if (r->noproxy)
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_VERBOSE, 0L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (r->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE, (long)FETCH_BODY_MAX);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->post.data);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->post.len);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fetch_header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	/* A fresh connection each time: refreshes are minutes apart. */
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+}
+
 /* Moves a request from its host's queue to curl. */
 static int
 fetch_dispatch(struct fetch_req *r, char **cause)
@@ -541,6 +615,7 @@ fetch_dispatch(struct fetch_req *r, char **cause)
 	TAILQ_REMOVE(&r->host->queue, r, entry);
 	r->state = FETCH_ACTIVE;
 	r->host->active++;
+	fetch_easy_setup(r);
 	/* The token's lifetime counts from the moment it is asked for. */
 	r->boot_sent = clock_boot_ms();
 	r->wall_sent = clock_wall_ms();
@@ -617,48 +692,19 @@ fetch_start(struct fetch *f, const struct conf_client *c, fetch_cb cb,
     void *arg, char **cause)
 {
 	struct fetch_req	*r = xcalloc(1, sizeof *r);
-	CURL			*e;
 
 	r->fetch = f;
 	r->cb = cb;
 	r->arg = arg;
 	r->secret = secmem_strdup(c->secret);
 	r->date = -1;
-	if ((r->easy = e = curl_easy_init()) == NULL)
-		fatal("curl_easy_init failed");
 	fetch_build_request(r, c);
 	r->headers = curl_slist_append(r->headers, "Accept: application/json");
 	r->headers = curl_slist_append(r->headers, "Expect:");
-
-	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	if (fetch_url_is_loopback(c->token_url))
-		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_VERBOSE, 0L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	r->noproxy = fetch_url_is_loopback(c->token_url);
 	if (c->ca_file != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout * 1000);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)c->timeout * 1000);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE, (long)FETCH_BODY_MAX);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->post.data);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->post.len);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fetch_header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-	/* A fresh connection each time: refreshes are minutes apart. */
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+		r->ca_file = xstrdup(c->ca_file);
+	r->timeout_ms = (long)c->timeout * 1000;
 
 	r->host = fetch_host_get(f, c->token_url);
 	r->state = FETCH_QUEUED;

@@ -10,6 +10,7 @@
 
 #define FETCH_BODY_MAX	(256 * 1024)
 #define FETCH_MAX_UPSTREAM	4	/* requests in flight per issuer host */
+#define FETCH_IDLE_MAX		8	/* easy handles kept for the next requests */
 
 struct event_base;
 struct conf_client;

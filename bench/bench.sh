@@ -6,7 +6,8 @@
 # noisy: every comparison is made in the same run, and ratios matter more
 # than absolute numbers.
 #
-#   CLI latency     hyperfine: cat of a token file, crvs-token, curl
+#   CLI latency     hyperfine: cat of a token file, crvs-token, oidc-token
+#                   (oidc-agent, its token from oidc-provider), curl
 #   Throughput      bench/loadgen against the daemon and nginx (one worker,
 #                   the same bytes as static files, on a Unix socket) at 1,
 #                   16 and 64 keep-alive connections, JSON and text/plain
@@ -29,6 +30,8 @@ OUT=${BENCH_OUT:-$top_srcdir/bench/RESULTS.md}
 need=()
 command -v hyperfine >/dev/null || need+=(hyperfine)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v oidc-agent >/dev/null || need+=(oidc-agent-cli)
+command -v npm >/dev/null || need+=(nodejs npm)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "bench: installing ${need[*]}" >&2
@@ -80,17 +83,56 @@ curl -sf --unix-socket "$SOCK" http://localhost/v1/clients/demo/token \
     >"$T/answer.json"
 "$TOKEN" demo >"$T/answer.txt"
 
+# ---- oidc-agent holding a token from oidc-provider, the same job ----
+# The provider mints the refresh token a login would have given (see
+# bench/oidc-agent-provider.mjs); oidc-gen sets the account up by the
+# refresh flow; the agent then answers oidc-token from its cache.
+oidc_agent_up() {
+	local i port
+	if [ ! -d "$INTEROP/node_modules/oidc-provider" ]; then
+		echo "bench: installing oidc-provider with npm ci in $INTEROP" >&2
+		(cd "$INTEROP" && npm ci --no-audit --no-fund >"$T/npm.out" 2>&1) ||
+		    { cat "$T/npm.out"; return 1; }
+	fi
+	mkdir -m 0700 "$T/oidc"
+	node "$top_srcdir/bench/oidc-agent-provider.mjs" \
+	    --node-modules "$INTEROP/node_modules" \
+	    --port-file "$T/oidc/port" --rt-file "$T/oidc/rt" \
+	    >"$T/oidc/provider.log" 2>&1 &
+	PIDS+=($!)
+	wait_for 30 test -s "$T/oidc/port" || { cat "$T/oidc/provider.log"; return 1; }
+	port=$(cat "$T/oidc/port")
+	export OIDC_CONFIG_DIR=$T/oidc/conf OIDC_SOCK=$T/oidc/agent.sock
+	mkdir -m 0700 "$OIDC_CONFIG_DIR"
+	oidc-agent -d --quiet --no-autoreauthenticate --socket-path="$OIDC_SOCK" \
+	    </dev/null >"$T/oidc/agent.log" 2>&1 &
+	PIDS+=($!)
+	wait_for 10 test -S "$OIDC_SOCK" || { cat "$T/oidc/agent.log"; return 1; }
+	OIDC_REFRESH_TOKEN=$(cat "$T/oidc/rt") OIDC_ENCRYPTION_PW=bench \
+	    timeout 30 oidc-gen bench --issuer="http://127.0.0.1:$port" \
+	    --client-id=bench --client-secret=bench-secret \
+	    --scope="openid offline_access" --redirect-uri=http://localhost:4242/ \
+	    --rt-env --pw-env --confirm-default --no-url-call --prompt=none \
+	    </dev/null >"$T/oidc/gen.log" 2>&1 || { cat "$T/oidc/gen.log"; return 1; }
+	timeout 10 oidc-token bench >/dev/null </dev/null
+}
+INTEROP=$top_srcdir/tests/interop
+oidc=()
+if oidc_agent_up; then
+	oidc=(-n oidc-token "oidc-token bench")
+	oidc_note="\`oidc-token\`: oidc-agent 4.2.6 holding an access token (lifetime 1 h) from oidc-provider on loopback, each call answered from the agent's cache, as crvs-token's are from the daemon's."
+else
+	oidc_note="\`oidc-token\` is missing from this table: oidc-agent could not be set up (its output is above)."
+fi
+
 say "## CLI latency (hyperfine, $RUNS runs)"
 say ""
-say "oidc-agent (\`oidc-token\`) is not in this table: oidc-agent 4.2.6 gets"
-say "tokens only by the code, device, password or refresh flow, and the"
-say "offline test provider (tests/interop, oidc-provider) offers only"
-say "client_credentials; oidc-provider has no password grant, and a refresh"
-say "token needs an interactive code or device login, not scripted yet."
+say "$oidc_note"
 say ""
 hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$T/cli.json" \
     -n cat "cat $T/token.txt" \
     -n crvs-token "$TOKEN -s $SOCK demo" \
+    "${oidc[@]}" \
     -n "curl --unix-socket" "curl -s --unix-socket $SOCK -H 'Accept: text/plain' http://localhost/v1/clients/demo/token" \
     >"$T/hyperfine.txt" 2>&1 || { cat "$T/hyperfine.txt"; exit 1; }
 python3 - "$T/cli.json" <<'PY' | tee -a "$R"

@@ -88,15 +88,11 @@ curl -sf --unix-socket "$SOCK" http://localhost/v1/clients/demo/token \
 # bench/oidc-agent-provider.mjs); oidc-gen sets the account up by the
 # refresh flow; the agent then answers oidc-token from its cache.
 oidc_agent_up() {
-	local i port
-	if [ ! -d "$INTEROP/node_modules/oidc-provider" ]; then
-		echo "bench: installing oidc-provider with npm ci in $INTEROP" >&2
-		(cd "$INTEROP" && npm ci --no-audit --no-fund >"$T/npm.out" 2>&1) ||
-		    { cat "$T/npm.out"; return 1; }
-	fi
+	local modules port
+	modules=$(interop_node_dir)/node_modules || return 1
 	mkdir -m 0700 "$T/oidc"
 	node "$top_srcdir/bench/oidc-agent-provider.mjs" \
-	    --node-modules "$INTEROP/node_modules" \
+	    --node-modules "$modules" \
 	    --port-file "$T/oidc/port" --rt-file "$T/oidc/rt" \
 	    >"$T/oidc/provider.log" 2>&1 &
 	PIDS+=($!)
@@ -116,7 +112,6 @@ oidc_agent_up() {
 	    </dev/null >"$T/oidc/gen.log" 2>&1 || { cat "$T/oidc/gen.log"; return 1; }
 	timeout 10 oidc-token bench >/dev/null </dev/null
 }
-INTEROP=$top_srcdir/tests/interop
 oidc=()
 if oidc_agent_up; then
 	oidc=(-n oidc-token "oidc-token bench")

@@ -289,6 +289,27 @@ served_genuine() {
 	[ -n "$exp" ] && [ $((exp * 1000 - CLI_ASKED)) -ge $(($3 * 1000)) ] &&
 	    case $GW_VERDICT in ok | expired) true ;; *) false ;; esac
 }
+# interop_node_dir: the directory of tests/interop's npm packages (exact
+# versions, package-lock.json), installed there with npm ci when missing,
+# or in a copy under $T when the source tree is read-only (make distcheck).
+# The interoperability tests and make bench run oidc-provider from it.
+interop_node_dir() {
+	local src=$top_srcdir/tests/interop dir=$top_srcdir/tests/interop
+	if [ ! -d "$dir/node_modules/oidc-provider" ] ||
+	    [ ! -d "$dir/node_modules/oauth2-mock-server" ]; then
+		if [ ! -w "$src" ]; then
+			dir=$T/interop
+			mkdir -p "$dir"
+			cp "$src/package.json" "$src/package-lock.json" "$src"/*.mjs "$dir/"
+		fi
+		echo "installing the OAuth 2.0 servers with npm ci in $dir" >&2
+		if ! (cd "$dir" && npm ci --no-audit --no-fund >"$T/npm.out" 2>&1); then
+			cat "$T/npm.out" >&2
+			return 1
+		fi
+	fi
+	echo "$dir"
+}
 # port_closed PORT: nothing listens there.
 port_closed() { ! curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$1/"; }
 

@@ -21,28 +21,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$top_srcdir/tests/faults/faults-lib.sh"
 TEST_NAME=oauth2-servers
 START=$(now_ms)
-IDIR=$top_srcdir/tests/interop
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	echo "$TEST_NAME: SKIP: node and npm are needed (the OAuth 2.0 servers come from the npm registry)"
 	exit 77
 fi
-# Node modules: in the source tree (installed once), or a copy when the
-# source tree is read-only (make distcheck).
-NODE_DIR=$IDIR
-if [ ! -d "$NODE_DIR/node_modules/oidc-provider" ] || [ ! -d "$NODE_DIR/node_modules/oauth2-mock-server" ]; then
-	if [ ! -w "$IDIR" ]; then
-		NODE_DIR=$T/interop
-		mkdir -p "$NODE_DIR"
-		cp "$IDIR/package.json" "$IDIR/package-lock.json" "$IDIR"/*.mjs "$NODE_DIR/"
-	fi
-	echo "$TEST_NAME: installing the servers with npm ci in $NODE_DIR"
-	if ! (cd "$NODE_DIR" && npm ci --no-audit --no-fund >"$T/npm.out" 2>&1); then
-		cat "$T/npm.out"
-		fail "npm ci --no-audit --no-fund in $NODE_DIR"
-		finish
-	fi
-fi
+NODE_DIR=$(interop_node_dir) || { fail "npm ci --no-audit --no-fund for tests/interop"; finish; }
 
 TTL=${INTEROP_TTL:-12}
 MIN_VALID=2

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,6 +70,8 @@ struct server {
 	struct evhttp		*http;
 	struct evconnlistener	*listener;
 	struct event		*resume;	/* accept again after EMFILE */
+	int64_t			 starved_logged;	/* boot ms */
+	int			 starved;	/* pauses not logged */
 	struct event		*admit;		/* looks at new connections */
 	struct event		*sweep;		/* every second */
 	char			*path;		/* unlinked at exit; NULL if
@@ -85,7 +88,14 @@ struct server {
 	struct event		*drain_check;
 	void			(*drained)(void *);
 	void			*drained_arg;
+	LIST_ENTRY(server)	 entry;		/* in servers */
 };
+
+/*
+ * Every server, so that the listener's error callback finds its own:
+ * evhttp_bind_listener makes the evhttp the listener's callback argument.
+ */
+static LIST_HEAD(, server) servers = LIST_HEAD_INITIALIZER(servers);
 
 /* One request from the time it is read until it is answered. */
 struct server_call {
@@ -272,6 +282,12 @@ server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	free(conn->groups);
 	free(conn);
 	s->nconns--;
+	/* Paused out of descriptors: this one is free once evhttp returns,
+	 * before the loop polls the listener again. */
+	if (evtimer_pending(s->resume, NULL)) {
+		event_del(s->resume);
+		evconnlistener_enable(s->listener);
+	}
 	/* Nothing to sweep until the next connection. */
 	if (TAILQ_EMPTY(&s->conns))
 		event_del(s->sweep);
@@ -303,8 +319,11 @@ server_drain_check_cb(evutil_socket_t unused, short what, void *arg)
 	}
 }
 
-/* Closes one connection of the uid that holds the most, idle ones first. */
-static void
+/*
+ * Closes one connection of the uid that holds the most, idle ones first.
+ * Returns 0 when there was none to close.
+ */
+static int
 server_evict(struct server *s)
 {
 	struct server_uid	*u, *top = NULL;
@@ -317,7 +336,7 @@ server_evict(struct server *s)
 	/* Only connections whose credentials were unreadable (no uid):
 	 * those are being closed already. */
 	if (top == NULL)
-		return;
+		return 0;
 	TAILQ_FOREACH(conn, &s->conns, entry) {
 		if (conn->u == top && !conn->closing &&
 		    (victim == NULL || (victim->call != NULL &&
@@ -327,13 +346,34 @@ server_evict(struct server *s)
 			break;
 	}
 	if (victim == NULL)
-		return;
+		return 0;
 	if (top->warned++ == 0)
 		log_warn(NULL, "%d connections open; closing those of uid %lu, "
 		    "which holds %d", s->nconns, (unsigned long)top->uid,
 		    top->count);
 	shutdown(victim->fd, SHUT_RDWR);
 	victim->closing = 1;
+	return 1;
+}
+
+/*
+ * Over the cap, the uids that hold the most connections give up enough of
+ * them. Only admitted connections have a uid: this runs once they are.
+ */
+static void
+server_make_room(struct server *s)
+{
+	struct server_conn	*conn;
+	int			 open = 0;
+
+	if (s->nconns <= s->limits.max_connections)
+		return;
+	TAILQ_FOREACH(conn, &s->conns, entry) {
+		if (!conn->closing)
+			open++;
+	}
+	while (open > s->limits.max_connections && server_evict(s))
+		open--;
 }
 
 /* A new connection, now that evhttp has set it up: who is it? */
@@ -384,6 +424,7 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 		log_warn(NULL, "closing a connection whose peer credentials "
 		    "cannot be read");
 		shutdown(fd, SHUT_RDWR);
+		conn->closing = 1;
 		return;
 	}
 	conn->cred = cred;
@@ -435,6 +476,7 @@ server_admit_cb(evutil_socket_t unused, short what, void *arg)
 
 	while ((conn = TAILQ_FIRST(&s->fresh)) != NULL)
 		server_conn_admit(s, conn);
+	server_make_room(s);
 }
 
 /*
@@ -474,11 +516,13 @@ server_bevcb(struct event_base *base, void *arg)
 	conn->fd = -1;
 	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
 	TAILQ_INSERT_TAIL(&s->fresh, conn, entry);
-	/* evhttp sets the descriptor after we return: admit from the loop. */
+	/*
+	 * evhttp sets the descriptor after we return: admit from the loop,
+	 * and then, at the cap, the uids holding the most connections give
+	 * some up (one accept callback may take in a whole backlog).
+	 */
 	event_active(s->admit, EV_TIMEOUT, 0);
-	/* At the cap, the uid holding the most connections gives one up. */
-	if (++s->nconns > s->limits.max_connections)
-		server_evict(s);
+	s->nconns++;
 	return conn->bev;
 }
 
@@ -635,18 +679,43 @@ server_resume_cb(evutil_socket_t fd, short what, void *arg)
 	evconnlistener_enable(s->listener);
 }
 
-/* Out of descriptors: stop accepting for a moment instead of spinning. */
+/*
+ * Out of descriptors: stop accepting instead of spinning, for 200 ms or
+ * until a connection closes, and make room meanwhile (the connections just
+ * accepted may be over the cap: admitted, the uids holding the most give
+ * theirs up, and the loop closes them). arg is evhttp's, not ours.
+ */
 static void
 server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct server	*s = arg;
+	struct server	*s;
 	struct timeval	 tv = { 0, 200 * 1000 };
 	int		 err = EVUTIL_SOCKET_ERROR();
+	int64_t		 now = clock_boot_ms();
+	char		 more[64];
 
-	log_warn(NULL, "accept: %s; pausing new connections for 200 ms",
-	    evutil_socket_error_to_string(err));
+	LIST_FOREACH(s, &servers, entry) {
+		if (s->listener == l)
+			break;
+	}
+	if (s == NULL)
+		fatal("accept error on an unknown listener");
+	/* At most a line a second: a flood pauses often. */
+	if (s->starved_logged == 0 || now - s->starved_logged >= 1000) {
+		more[0] = '\0';
+		if (s->starved > 0)
+			snprintf(more, sizeof more, "; %d more such pauses "
+			    "since the last line", s->starved);
+		log_warn(NULL, "accept: %s; pausing new connections until one "
+		    "closes (200 ms at most)%s",
+		    evutil_socket_error_to_string(err), more);
+		s->starved_logged = now;
+		s->starved = 0;
+	} else
+		s->starved++;
 	evconnlistener_disable(l);
 	evtimer_add(s->resume, &tv);
+	server_admit_cb(-1, 0, s);
 }
 
 /*
@@ -850,6 +919,7 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	if (s->listener == NULL)
 		fatal("cannot listen on the socket");
 	s->resume = evtimer_new(base, server_resume_cb, s);
+	LIST_INSERT_HEAD(&servers, s, entry);
 	evconnlistener_set_error_cb(s->listener, server_accept_error_cb);
 	if ((s->http = evhttp_new(base)) == NULL)
 		fatal("evhttp_new failed");
@@ -933,6 +1003,9 @@ server_free(struct server *s)
 
 	if (s == NULL)
 		return;
+	LIST_REMOVE(s, entry);
+	/* Not paused: the close callbacks must not enable a freed listener. */
+	event_del(s->resume);
 	/* evhttp_free frees the bound listener (closing the socket) and every
 	 * connection, calling their close callbacks. */
 	evhttp_free(s->http);

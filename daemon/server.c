@@ -34,7 +34,8 @@
 struct server_uid {
 	uid_t			 uid;
 	int			 count;
-	int			 warned;
+	int			 warned;	/* over max_per_uid */
+	int			 evicted;	/* by the total cap, logged */
 	LIST_ENTRY(server_uid)	 entry;
 };
 
@@ -347,10 +348,14 @@ server_evict(struct server *s)
 	}
 	if (victim == NULL)
 		return 0;
-	if (top->warned++ == 0)
+	/* Once a uid, until its last connection closes: a flood evicts
+	 * many. */
+	if (!top->evicted) {
 		log_warn(NULL, "%d connections open; closing those of uid %lu, "
 		    "which holds %d", s->nconns, (unsigned long)top->uid,
 		    top->count);
+		top->evicted = 1;
+	}
 	shutdown(victim->fd, SHUT_RDWR);
 	victim->closing = 1;
 	return 1;

@@ -63,6 +63,8 @@ check "accept() ran out of descriptors, and the daemon paused instead of failing
     grep -q 'accept: Too many open files; pausing new connections until one closes' "$T/tokend.log"
 check "the cap made the uids holding the most give connections up, and said so" \
     grep -Eq '[0-9]+ connections open; closing those of uid 610[0-2][0-9]' "$T/tokend.log"
+nevict=$(grep -c 'connections open; closing those of uid' "$T/tokend.log" || true)
+check "one such line per uid at most ($nevict lines for 20 uids)" test "$nevict" -le 20
 # What it keeps: the cap's connections, once the ones it shut down are
 # closed (the loop reads their end).
 wait_for 20 eval '[ $(( $(daemon_nfds "$DAEMON_PID") - fd0 )) -le $CAP ]' || true

@@ -283,7 +283,12 @@ status_shows() {
 # 3 s. The time is the daemon's own: when its log says it installed the
 # new token, not when a polling loop noticed.
 recover() {
-	local s next due t1 tok ei rtime rms bound inflight=0 tnew
+	local s next due t0 t1 tok ei rtime rms bound inflight=0 tnew
+	# The daemon may recover while the action still runs (a scheduled
+	# retry that finds a restarted issuer up before restart_issuer
+	# returns, on a loaded machine): its new token is looked for from
+	# before the action, and counts as at once.
+	t0=$(now_ms)
 	"$@"
 	t1=$(now_ms)
 	# The step pending once the issuer is back (an attempt may have failed
@@ -300,8 +305,9 @@ recover() {
 	    ${ACCEPTS_CMD:+-x "$ACCEPTS_CMD"}
 	tok=$(awk -F'\t' '$1 != "CHECK" && $3 == 200 { print $4; exit }' "$T/$ROW.recover.rec")
 	ei=$(awk -F'\t' '$1 != "CHECK" && $3 == 200 { print $5; exit }' "$T/$ROW.recover.rec")
-	tnew=$(log_times "$T/$ROW.tokend.log" "$t1" 'new token' | head -n 1)
+	tnew=$(log_times "$T/$ROW.tokend.log" "$t0" 'new token' | head -n 1)
 	rms=$(( ${tnew:-$(now_ms)} - t1 ))
+	[ "$rms" -ge 0 ] || rms=0
 	rtime=$(printf '%d.%d' $((rms / 1000)) $((rms % 1000 / 100)))
 	if [ "$inflight" = 1 ]; then bound=$((TIMEOUT + 62)); else bound=$((due + 3)); fi
 	echo "RECOVERY $ROW ${rtime}s (next attempt was due in ${due}s$([ "$inflight" = 0 ] || echo ', a fetch in flight'))"

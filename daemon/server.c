@@ -34,6 +34,7 @@
 struct server_uid {
 	uid_t			 uid;
 	int			 count;
+	int			 closing;	/* of count, shut down by us */
 	int			 warned;	/* over max_per_uid */
 	int			 evicted;	/* by the total cap, logged */
 	LIST_ENTRY(server_uid)	 entry;
@@ -70,7 +71,16 @@ struct server {
 	struct api		*api;
 	struct evhttp		*http;
 	struct evconnlistener	*listener;
-	struct event		*resume;	/* accept again after EMFILE */
+	/*
+	 * Accepting stops while full: at the cap, or out of descriptors,
+	 * until a connection closes (one waiting to be accepted makes one
+	 * close, see server_waiting_cb) or the resume timer fires; and for
+	 * good once systemd's socket is handed on.
+	 */
+	struct event		*resume;
+	struct event		*waiting;	/* full, and one waits */
+	int			 full;
+	int			 handed_on;
 	int64_t			 starved_logged;	/* boot ms */
 	int			 starved;	/* pauses not logged */
 	struct event		*admit;		/* looks at new connections */
@@ -259,6 +269,48 @@ server_uid_get(struct server *s, uid_t uid)
 }
 
 /* evhttp is releasing the connection: forget it, and any waiting request. */
+/* Ends a connection: the loop reads its end and evhttp frees it. */
+static void
+server_conn_shut(struct server_conn *conn)
+{
+	shutdown(conn->fd, SHUT_RDWR);
+	conn->closing = 1;
+	if (conn->u != NULL)
+		conn->u->closing++;
+}
+
+/* Accepts unless full or handed on. */
+static void
+server_update_listener(struct server *s)
+{
+	if (s->listener == NULL)	/* freed by evhttp_free */
+		return;
+	if (s->full || s->handed_on)
+		evconnlistener_disable(s->listener);
+	else
+		evconnlistener_enable(s->listener);
+}
+
+/* Full: no more accepts (libevent's accept loop stops after the current
+ * one) until a connection closes; one waiting makes room. */
+static void
+server_set_full(struct server *s)
+{
+	s->full = 1;
+	server_update_listener(s);
+	if (!s->handed_on)
+		event_add(s->waiting, NULL);
+}
+
+static void
+server_clear_full(struct server *s)
+{
+	s->full = 0;
+	event_del(s->waiting);
+	event_del(s->resume);
+	server_update_listener(s);
+}
+
 static void
 server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
@@ -276,19 +328,17 @@ server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	TAILQ_REMOVE(&s->conns, conn, entry);
 	if (s->by_fd[conn->fd] == conn)
 		s->by_fd[conn->fd] = NULL;
+	if (conn->u != NULL && conn->closing)
+		conn->u->closing--;
 	if (conn->u != NULL && --conn->u->count == 0) {
 		LIST_REMOVE(conn->u, entry);
 		free(conn->u);
 	}
 	free(conn->groups);
 	free(conn);
-	s->nconns--;
-	/* Paused out of descriptors: this one is free once evhttp returns,
-	 * before the loop polls the listener again. */
-	if (evtimer_pending(s->resume, NULL)) {
-		event_del(s->resume);
-		evconnlistener_enable(s->listener);
-	}
+	/* Its descriptor is closed before the loop polls again. */
+	if (--s->nconns < s->limits.max_connections && s->full)
+		server_clear_full(s);
 	/* Nothing to sweep until the next connection. */
 	if (TAILQ_EMPTY(&s->conns))
 		event_del(s->sweep);
@@ -321,8 +371,8 @@ server_drain_check_cb(evutil_socket_t unused, short what, void *arg)
 }
 
 /*
- * Closes one connection of the uid that holds the most, idle ones first.
- * Returns 0 when there was none to close.
+ * Closes one connection of the uid that holds the most open ones, idle
+ * ones first. Returns 0 when there was none to close.
  */
 static int
 server_evict(struct server *s)
@@ -331,11 +381,11 @@ server_evict(struct server *s)
 	struct server_conn	*conn, *victim = NULL;
 
 	LIST_FOREACH(u, &s->uids, entry) {
-		if (top == NULL || u->count > top->count)
+		if (u->count > u->closing && (top == NULL ||
+		    u->count - u->closing > top->count - top->closing))
 			top = u;
 	}
-	/* Only connections whose credentials were unreadable (no uid):
-	 * those are being closed already. */
+	/* Every connection with a uid is being closed already. */
 	if (top == NULL)
 		return 0;
 	TAILQ_FOREACH(conn, &s->conns, entry) {
@@ -356,29 +406,8 @@ server_evict(struct server *s)
 		    top->count);
 		top->evicted = 1;
 	}
-	shutdown(victim->fd, SHUT_RDWR);
-	victim->closing = 1;
+	server_conn_shut(victim);
 	return 1;
-}
-
-/*
- * Over the cap, the uids that hold the most connections give up enough of
- * them. Only admitted connections have a uid: this runs once they are.
- */
-static void
-server_make_room(struct server *s)
-{
-	struct server_conn	*conn;
-	int			 open = 0;
-
-	if (s->nconns <= s->limits.max_connections)
-		return;
-	TAILQ_FOREACH(conn, &s->conns, entry) {
-		if (!conn->closing)
-			open++;
-	}
-	while (open > s->limits.max_connections && server_evict(s))
-		open--;
 }
 
 /* A new connection, now that evhttp has set it up: who is it? */
@@ -428,8 +457,7 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 	    len != sizeof cred) {
 		log_warn(NULL, "closing a connection whose peer credentials "
 		    "cannot be read");
-		shutdown(fd, SHUT_RDWR);
-		conn->closing = 1;
+		server_conn_shut(conn);
 		return;
 	}
 	conn->cred = cred;
@@ -467,8 +495,7 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 			    s->limits.max_per_uid);
 		conn->u->warned = 1;
 		api_count_refused(s->api);
-		shutdown(old->fd, SHUT_RDWR);
-		old->closing = 1;
+		server_conn_shut(old);
 	} else if (conn->u->count <= s->limits.max_per_uid / 2)
 		conn->u->warned = 0;
 }
@@ -481,7 +508,25 @@ server_admit_cb(evutil_socket_t unused, short what, void *arg)
 
 	while ((conn = TAILQ_FIRST(&s->fresh)) != NULL)
 		server_conn_admit(s, conn);
-	server_make_room(s);
+}
+
+/*
+ * Full, and a connection waits to be accepted: the uid holding the most
+ * open connections closes one (idle first), so that a few users cannot
+ * lock everyone out; once it is closed, accepting resumes. The cap is
+ * kept before accepting, not after: the descriptors beyond it are for
+ * upstream requests, which a flood must not starve. With none to close,
+ * look again in 100 ms (the waiting one keeps the socket readable).
+ */
+static void
+server_waiting_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server		*s = arg;
+	struct timeval		 tv = { 0, 100 * 1000 };
+
+	server_admit_cb(-1, 0, s);	/* their uids count */
+	if (s->full && !server_evict(s))
+		evtimer_add(s->resume, &tv);
 }
 
 /*
@@ -502,8 +547,7 @@ server_sweep_cb(evutil_socket_t unused, short what, void *arg)
 		log_debug(NULL, "closing a connection of uid %lu: no complete "
 		    "request within %d s", conn->u != NULL ?
 		    (unsigned long)conn->u->uid : 0UL, s->limits.timeout);
-		shutdown(conn->fd, SHUT_RDWR);
-		conn->closing = 1;
+		server_conn_shut(conn);
 	}
 }
 
@@ -521,13 +565,10 @@ server_bevcb(struct event_base *base, void *arg)
 	conn->fd = -1;
 	conn->deadline = clock_boot_ms() + (int64_t)s->limits.timeout * 1000;
 	TAILQ_INSERT_TAIL(&s->fresh, conn, entry);
-	/*
-	 * evhttp sets the descriptor after we return: admit from the loop,
-	 * and then, at the cap, the uids holding the most connections give
-	 * some up (one accept callback may take in a whole backlog).
-	 */
+	/* evhttp sets the descriptor after we return: admit from the loop. */
 	event_active(s->admit, EV_TIMEOUT, 0);
-	s->nconns++;
+	if (++s->nconns >= s->limits.max_connections && !s->full)
+		server_set_full(s);
 	return conn->bev;
 }
 
@@ -676,19 +717,23 @@ server_reply_const(struct server_call *call, int status, const char *json)
 	server_reply_cb(call, status, "application/json", json, strlen(json));
 }
 
+/* Full with none to close, or out of descriptors: try again. */
 static void
 server_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*s = arg;
 
-	evconnlistener_enable(s->listener);
+	if (s->nconns < s->limits.max_connections)
+		server_clear_full(s);
+	else if (s->full && !s->handed_on)
+		event_add(s->waiting, NULL);
 }
 
 /*
- * Out of descriptors: stop accepting instead of spinning, for 200 ms or
- * until a connection closes, and make room meanwhile (the connections just
- * accepted may be over the cap: admitted, the uids holding the most give
- * theirs up, and the loop closes them). arg is evhttp's, not ours.
+ * Out of descriptors (the cap keeps some for upstream requests, but the
+ * limit may have been lowered since): full until a connection closes, or
+ * for 200 ms when none does (other descriptors may be freed meanwhile),
+ * instead of spinning. arg is evhttp's, not ours.
  */
 static void
 server_accept_error_cb(struct evconnlistener *l, void *arg)
@@ -718,9 +763,8 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 		s->starved = 0;
 	} else
 		s->starved++;
-	evconnlistener_disable(l);
+	server_set_full(s);
 	evtimer_add(s->resume, &tv);
-	server_admit_cb(-1, 0, s);
 }
 
 /*
@@ -909,6 +953,10 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	    (rlim_t)s->limits.max_connections + 256 > rl.rlim_cur)
 		s->limits.max_connections = rl.rlim_cur > 512 ?
 		    (int)(rl.rlim_cur - 256) : (int)rl.rlim_cur / 2;
+	/* No one uid may hold more than half of them. */
+	if (s->limits.max_per_uid > s->limits.max_connections / 2)
+		s->limits.max_per_uid = s->limits.max_connections > 1 ?
+		    s->limits.max_connections / 2 : 1;
 	TAILQ_INIT(&s->conns);
 	LIST_INIT(&s->uids);
 	if (fd < 0) {
@@ -924,6 +972,7 @@ server_new(struct event_base *base, struct api *api, int fd, const char *path,
 	if (s->listener == NULL)
 		fatal("cannot listen on the socket");
 	s->resume = evtimer_new(base, server_resume_cb, s);
+	s->waiting = event_new(base, fd, EV_READ, server_waiting_cb, s);
 	LIST_INSERT_HEAD(&servers, s, entry);
 	evconnlistener_set_error_cb(s->listener, server_accept_error_cb);
 	if ((s->http = evhttp_new(base)) == NULL)
@@ -977,17 +1026,15 @@ server_drain(struct server *s, void (*drained)(void *), void *arg)
 		s->path = NULL;
 	} else {
 		/* systemd's: what waits to be accepted is the next daemon's. */
-		evconnlistener_disable(s->listener);
-		event_del(s->resume);
+		s->handed_on = 1;
+		server_clear_full(s);
 	}
 	/* Idle keep-alive connections go now, as a client expects they may;
 	 * new ones wait for their first request. */
 	TAILQ_FOREACH(conn, &s->conns, entry) {
 		if (conn->call == NULL && !conn->closing && conn->answered > 0 &&
-		    server_conn_quiet(conn)) {
-			shutdown(conn->fd, SHUT_RDWR);
-			conn->closing = 1;
-		}
+		    server_conn_quiet(conn))
+			server_conn_shut(conn);
 	}
 	server_drain_later(s);
 }
@@ -1009,8 +1056,8 @@ server_free(struct server *s)
 	if (s == NULL)
 		return;
 	LIST_REMOVE(s, entry);
-	/* Not paused: the close callbacks must not enable a freed listener. */
-	event_del(s->resume);
+	/* The close callbacks must not touch the listener once freed. */
+	s->listener = NULL;
 	/* evhttp_free frees the bound listener (closing the socket) and every
 	 * connection, calling their close callbacks. */
 	evhttp_free(s->http);
@@ -1020,6 +1067,7 @@ server_free(struct server *s)
 		free(conn);
 	}
 	event_free(s->resume);
+	event_free(s->waiting);
 	event_free(s->admit);
 	event_free(s->sweep);
 	event_free(s->drain_check);

@@ -26,6 +26,10 @@ the fake issuer's port, for its request counter):
                              effective uid), held until STOP exists or HOLD
                              seconds pass; READY is written when all are
                              open
+  flood N HOLD READY STOP UIDS
+                             like many, but each connection the daemon
+                             closes is opened again at once (same uid),
+                             so that N stay open or queued
   disconnects CLIENT         abrupt disconnects in the middle of requests
   slowfetch CLIENT ISSUER    disconnects while waiting for a slow fetch
   reuse CLIENT ROUNDS        a connection the daemon closed, then at once a
@@ -592,6 +596,59 @@ def g_many(n, hold, ready, stop, uids):
         s.close()
 
 
+def as_uid(uid, fn):
+    if uid != 0:
+        os.setegid(uid)
+        os.seteuid(uid)
+    try:
+        return fn()
+    finally:
+        if uid != 0:
+            os.seteuid(0)
+            os.setegid(0)
+
+
+def g_flood(n, hold, ready, stop, uids):
+    uids = [int(u) for u in uids.split(",") if u]
+    poller = select.epoll()
+    alive = {}                      # fd: (socket, uid)
+    counts = {"opened": 0, "failed": 0}
+
+    def one(uid):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            as_uid(uid, lambda: s.connect(SOCK))
+        except BlockingIOError:
+            pass                    # queued; the daemon accepts it later
+        except OSError:
+            counts["failed"] += 1
+            s.close()
+            return
+        counts["opened"] += 1
+        alive[s.fileno()] = (s, uid)
+        poller.register(s.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
+
+    t0 = time.monotonic()
+    for k in range(n):
+        one(uids[k % len(uids)])
+    with open(ready, "w") as f:
+        f.write("%d %d\n" % (len(alive), counts["failed"]))
+    reopened = 0
+    while time.monotonic() - t0 < hold and not os.path.exists(stop):
+        for fd, ev in poller.poll(0.05):
+            poller.unregister(fd)
+            sock, uid = alive.pop(fd)
+            sock.close()
+            one(uid)
+            reopened += 1
+    out("INFO", "kept %d connections open or queued for %.1f s: %d closed "
+        "by the daemon and opened again, %d connects failed" %
+        (n, time.monotonic() - t0, reopened, counts["failed"]))
+    for sock, _ in alive.values():
+        sock.close()
+
+
 def g_disconnects(client):
     c = client.encode()
     req = get(b"/v1/clients/" + c + b"/token")
@@ -822,6 +879,7 @@ def main():
         "slowbody": (g_slowbody, [str, int]),
         "idle": (g_idle, [int]),
         "many": (g_many, [int, float, str, str, str]),
+        "flood": (g_flood, [int, float, str, str, str]),
         "disconnects": (g_disconnects, [str]),
         "slowfetch": (g_slowfetch, [str, str]),
         "burst": (g_burst, [int]),

@@ -311,6 +311,17 @@ server_clear_full(struct server *s)
 	server_update_listener(s);
 }
 
+/* One connection less: its descriptor is closed before the loop polls
+ * again. */
+static void
+server_conn_gone(struct server *s)
+{
+	if (--s->nconns < s->limits.max_connections && s->full)
+		server_clear_full(s);
+	if (s->draining)
+		server_drain_later(s);
+}
+
 static void
 server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
@@ -336,14 +347,10 @@ server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	}
 	free(conn->groups);
 	free(conn);
-	/* Its descriptor is closed before the loop polls again. */
-	if (--s->nconns < s->limits.max_connections && s->full)
-		server_clear_full(s);
 	/* Nothing to sweep until the next connection. */
 	if (TAILQ_EMPTY(&s->conns))
 		event_del(s->sweep);
-	if (s->draining)
-		server_drain_later(s);
+	server_conn_gone(s);
 }
 
 /*
@@ -431,9 +438,7 @@ server_conn_admit(struct server *s, struct server_conn *conn)
 		/* Already released by evhttp. */
 		bufferevent_decref(conn->bev);
 		free(conn);
-		s->nconns--;
-		if (s->draining)
-			server_drain_later(s);
+		server_conn_gone(s);
 		return;
 	}
 	/* evhttp gives its connection as the bufferevent's argument. */
@@ -587,8 +592,10 @@ server_hangup_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t			 n;
 
 	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0)
-		return;		/* a pipelined request: evhttp reads it later */
+	/* A pipelined request: evhttp reads it later; unless we shut the
+	 * connection down (evicted), when it goes now, freeing its place. */
+	if (n > 0 && !conn->closing)
+		return;
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
 		event_add(conn->hangup, NULL);
 		return;
@@ -1056,7 +1063,11 @@ server_free(struct server *s)
 	if (s == NULL)
 		return;
 	LIST_REMOVE(s, entry);
-	/* The close callbacks must not touch the listener once freed. */
+	/* Nothing may watch the listening socket once evhttp closes it, and
+	 * the close callbacks must not touch the freed listener. */
+	s->full = 0;
+	event_del(s->waiting);
+	event_del(s->resume);
 	s->listener = NULL;
 	/* evhttp_free frees the bound listener (closing the socket) and every
 	 * connection, calling their close callbacks. */

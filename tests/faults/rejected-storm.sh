@@ -113,7 +113,7 @@ revoke "$old"
 # 503 with Retry-After: 60 (the most the daemon honours) keeps the
 # daemon's own retries out of the storm's window (its first backoff step
 # can be as short as 100 ms, and a loaded machine has taken 30 s to start
-# 100 reporters); the storm's duration is checked against it below.
+# 100 reporters); the count below allows one retry per 60 s it lasted.
 issuer_post "$P" '/control/mode?mode=status&status=503&retry_after=60' >/dev/null
 t3=$(now_ms)
 before=$(issuer_stat "$P" requests)
@@ -123,7 +123,12 @@ check "storm 3 (issuer failing): every reporter exits 75 ($(storm_rcs))" test "$
 check "storm 3: no reporter got a token" test -z "$(storm_tokens)"
 check "storm 3: the messages say why ($(head -c 200 "$T/storm/1.err"))" \
     eval 'grep -Eil "503|server error" "$T"/storm/*.err | wc -l | grep -qx "$N"'
-check "storm 3: one upstream request ($((after - before)) in $(secs_since "$t3") s)" test $((after - before)) = 1
+# The reporters cause one request; the daemon's own retries, each at
+# least Retry-After (60 s) after the last, come on top only if the storm
+# itself lasted that long.
+s3=$(secs_since "$t3")
+check "storm 3: one upstream request for the reporters ($((after - before)) in $s3 s; a retry per 60 s on top)" \
+    test $((after - before)) -ge 1 -a $((after - before)) -le $((1 + ${s3%.*} / 60))
 # One report must not take the token from everyone (issue 9, item 10):
 # until its replacement is installed, callers who did not report it still
 # get it, and the status says a replacement is pending.

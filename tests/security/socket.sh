@@ -71,7 +71,9 @@ check "the listening socket is O_CLOEXEC (fd $lfd, flags $flags)" test $(( 0$fla
 check "the listening socket is O_NONBLOCK (flags $flags)" test $(( 0$flags & 04000 )) -ne 0
 # The accepted connections are close-on-exec too (they, and the listening
 # socket, are the entries for the socket's path in /proc/net/unix).
-python3 "$HOSTILE" "$SOCK" idle 3 >/dev/null 2>&1 &
+# Held 8 s: within the daemon's 10 s idle timeout, and long enough for the
+# count below on a slow machine (it reads /proc once per descriptor).
+python3 "$HOSTILE" "$SOCK" idle 8 >/dev/null 2>&1 &
 idlers=$!
 # socket_fds: the daemon's descriptors for the socket's path (the listening
 # socket and the connections it accepted).
@@ -111,6 +113,7 @@ for fd in /proc/"$first"/fd/*; do
 	[ $(( 0$f & 02000000 )) -ne 0 ] || other="$other $n($(readlink "$fd"))"
 done
 [ -z "$other" ] || echo "INFO: descriptors without close-on-exec that the daemon opened itself (libcurl's wake-up socketpair?):$other"
+kill "$idlers" 2>/dev/null || true
 wait "$idlers" 2>/dev/null || true
 
 # --- what is not a socket is left alone --------------------------------------

@@ -268,7 +268,6 @@ server_uid_get(struct server *s, uid_t uid)
 	return u;
 }
 
-/* evhttp is releasing the connection: forget it, and any waiting request. */
 /* Ends a connection: the loop reads its end and evhttp frees it. */
 static void
 server_conn_shut(struct server_conn *conn)
@@ -322,6 +321,7 @@ server_conn_gone(struct server *s)
 		server_drain_later(s);
 }
 
+/* evhttp is releasing the connection: forget it, and any waiting request. */
 static void
 server_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {

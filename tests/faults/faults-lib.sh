@@ -293,9 +293,12 @@ recover() {
 	t1=$(now_ms)
 	# The step pending once the issuer is back (an attempt may have failed
 	# while it was coming back).
+	# next_refresh is a moment (whole seconds): judged against it, not
+	# against when this status call returned, which a loaded machine
+	# delays by seconds.
 	s=$(daemon_status "$ROW_SOCK" "$ROW")
 	next=$(jnum "$s" next_refresh)
-	due=$(( ${next:-0} - $(date +%s) ))
+	due=$(( ${next:-0} - t1 / 1000 ))
 	[ "$due" -gt 0 ] || inflight=1
 	wait_for 75 "$TOKEN" -s "$ROW_SOCK" -t 8 "$ROW" || true
 	# One answer, judged at once by the sampler: the token's exp against
@@ -309,11 +312,12 @@ recover() {
 	rms=$(( ${tnew:-$(now_ms)} - t1 ))
 	[ "$rms" -ge 0 ] || rms=0
 	rtime=$(printf '%d.%d' $((rms / 1000)) $((rms % 1000 / 100)))
-	if [ "$inflight" = 1 ]; then bound=$((TIMEOUT + 62)); else bound=$((due + 3)); fi
+	# The bound, as a moment: the pending step's (rounded up) plus 3 s.
+	if [ "$inflight" = 1 ]; then bound=$((t1 + (TIMEOUT + 62) * 1000)); else bound=$(( (next + 1) * 1000 + 3000 )); fi
 	echo "RECOVERY $ROW ${rtime}s (next attempt was due in ${due}s$([ "$inflight" = 0 ] || echo ', a fetch in flight'))"
 	note "recovered in $rtime s after the issuer did (next attempt was due in $due s)"
-	rcheck "recovered after the issuer did, within one backoff step ($rtime s by the daemon's log, bound $bound s)" \
-	    test -n "$tok" -a -n "$tnew" -a "$rms" -le $((bound * 1000))
+	rcheck "recovered after the issuer did, within one backoff step ($rtime s by the daemon's log; bound $(( (bound - t1 + 999) / 1000 )) s)" \
+	    test -n "$tok" -a -n "$tnew" -a "${tnew:-0}" -le "$bound"
 	rcheck "recovered in at most 70 s" test -n "$tnew" -a "$rms" -le 70000
 	rcheck "the new token differs from the previous one" test -n "$tok" -a "$tok" != "$(prev_hash)"
 	rcheck "the new token has at least min_valid left by expires_in and by its exp (expires_in=${ei:-}; $(cat "$T/$ROW.recover.summary"))" \
